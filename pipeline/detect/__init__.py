@@ -1,0 +1,40 @@
+"""Detectors (yolo, template, static) and the region timeline built from their samples."""
+
+from __future__ import annotations
+
+from .base import Detector
+from .config import DetectorConfig, NormRegion
+from .regions import Box, iou
+from .timeline import RegionTimeline, build_timeline
+
+
+def make_detector(cfg: DetectorConfig) -> Detector:
+    """The configured detector, with its model loaded once."""
+    if cfg.kind == "static":
+        from .static import StaticDetector
+
+        return StaticDetector(cfg.regions)
+    if cfg.kind == "template":
+        from .template import TemplateDetector
+
+        assert cfg.template is not None
+        return TemplateDetector(cfg.template, cfg.template_threshold)
+    if cfg.kind == "yolo":
+        from .yolo import YoloDetector
+
+        return YoloDetector(cfg)
+    from .static import StaticDetector
+
+    return StaticDetector([])
+
+
+__all__ = [
+    "Box",
+    "Detector",
+    "DetectorConfig",
+    "NormRegion",
+    "RegionTimeline",
+    "build_timeline",
+    "iou",
+    "make_detector",
+]

@@ -1,0 +1,145 @@
+"""Regions over time: sampled detections become a box list for every frame.
+
+Detection for planning runs on every k-th frame and detectors miss objects now and then, so a region must not
+blink off between samples. Observations are grouped into tracks (by the detector's track id, or by overlap with
+the previous sample), interpolated linearly between observations that are close enough, and held for a while
+before the first and after the last sighting. Boxes are padded and clipped last.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections.abc import Mapping
+
+from pydantic import BaseModel
+
+from .config import DetectorConfig
+from .regions import Box, iou
+
+MATCH_IOU = 0.3
+
+
+class _Params(BaseModel):
+    n_frames: int
+    width: int
+    height: int
+    hold: int
+    max_gap: int
+    padding: float
+
+
+def assign_tracks(samples: Mapping[int, list[Box]]) -> dict[int, list[Box]]:
+    """Give every box a track id: keep the detector's, else match greedily by IoU to the previous sample."""
+    next_id = 1 + max((b.track_id for boxes in samples.values() for b in boxes if b.track_id is not None), default=0)
+    previous: list[Box] = []
+    out: dict[int, list[Box]] = {}
+    for frame in sorted(samples):
+        current: list[Box] = []
+        taken: set[int] = set()
+        for box in sorted(samples[frame], key=lambda b: -b.score):
+            if box.track_id is None:
+                candidates = [(iou(box, p), p.track_id) for p in previous if p.track_id not in taken]
+                best = max(candidates, default=(0.0, None), key=lambda c: c[0])
+                if best[0] >= MATCH_IOU and best[1] is not None:
+                    box = box.model_copy(update={"track_id": best[1]})
+                else:
+                    box = box.model_copy(update={"track_id": next_id})
+                    next_id += 1
+            assert box.track_id is not None
+            taken.add(box.track_id)
+            current.append(box)
+        out[frame] = current
+        previous = current
+    return out
+
+
+class RegionTimeline:
+    def __init__(self, tracks: dict[int, list[tuple[int, Box]]], params: _Params) -> None:
+        self.tracks = {tid: sorted(obs, key=lambda o: o[0]) for tid, obs in tracks.items()}
+        self.params = params
+        self._frames = {tid: [f for f, _ in obs] for tid, obs in self.tracks.items()}
+
+    @property
+    def n_frames(self) -> int:
+        return self.params.n_frames
+
+    def _raw_at(self, tid: int, index: int) -> Box | None:
+        frames = self._frames[tid]
+        obs = self.tracks[tid]
+        pos = bisect.bisect_left(frames, index)
+        if pos < len(frames) and frames[pos] == index:
+            return obs[pos][1]
+        before = obs[pos - 1] if pos > 0 else None
+        after = obs[pos] if pos < len(frames) else None
+        if before and after and after[0] - before[0] <= self.params.max_gap:
+            t = (index - before[0]) / (after[0] - before[0])
+            a, b = before[1], after[1]
+            return a.model_copy(
+                update={
+                    "x0": round(a.x0 + (b.x0 - a.x0) * t),
+                    "y0": round(a.y0 + (b.y0 - a.y0) * t),
+                    "x1": round(a.x1 + (b.x1 - a.x1) * t),
+                    "y1": round(a.y1 + (b.y1 - a.y1) * t),
+                    "score": min(a.score, b.score),
+                }
+            )
+        nearest = [o for o in (before, after) if o is not None and abs(o[0] - index) <= self.params.hold]
+        if not nearest:
+            return None
+        return min(nearest, key=lambda o: abs(o[0] - index))[1]
+
+    def boxes_at(self, index: int) -> list[Box]:
+        out = []
+        for tid in sorted(self.tracks):
+            box = self._raw_at(tid, index)
+            if box is None:
+                continue
+            clipped = box.padded(self.params.padding).clipped(self.params.width, self.params.height)
+            if clipped is not None:
+                out.append(clipped)
+        return out
+
+    def frames_with_regions(self, start: int = 0, end: int | None = None) -> int:
+        stop = self.params.n_frames if end is None else end
+        return sum(1 for i in range(start, stop) if self.boxes_at(i))
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "params": self.params.model_dump(),
+                "tracks": {
+                    str(tid): [[f, b.model_dump()] for f, b in obs] for tid, obs in sorted(self.tracks.items())
+                },
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> RegionTimeline:
+        data = json.loads(text)
+        tracks = {int(tid): [(int(f), Box(**b)) for f, b in obs] for tid, obs in data["tracks"].items()}
+        return cls(tracks, _Params(**data["params"]))
+
+
+def build_timeline(
+    samples: Mapping[int, list[Box]],
+    n_frames: int,
+    width: int,
+    height: int,
+    cfg: DetectorConfig,
+    sample_every: int | None = None,
+) -> RegionTimeline:
+    """Turn detections at some frames into regions for every frame of [0, n_frames)."""
+    step = cfg.sample_every if sample_every is None else sample_every
+    # Between samples a region is always covered: hold at least up to the next sample.
+    hold = max(cfg.hold_frames, step - 1)
+    # A track seen again after one missed sample is still interpolated, not dropped and re-held.
+    max_gap = 2 * step + 2 * cfg.hold_frames
+    tracks: dict[int, list[tuple[int, Box]]] = {}
+    for frame, boxes in assign_tracks(samples).items():
+        for box in boxes:
+            assert box.track_id is not None
+            tracks.setdefault(box.track_id, []).append((frame, box))
+    params = _Params(n_frames=n_frames, width=width, height=height, hold=hold, max_gap=max_gap, padding=cfg.padding)
+    return RegionTimeline(tracks, params)
