@@ -1,0 +1,71 @@
+"""Frame-exact decoding of [start, end): seek to the keyframe at or before start, decode, drop the lead-in."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+
+from .errors import BadInputError
+from .probe import ProbeInfo
+
+
+def keyframe_at_or_before(info: ProbeInfo, index: int) -> int:
+    pos = bisect.bisect_right(info.keyframes, index) - 1
+    return info.keyframes[max(pos, 0)]
+
+
+def iter_frames(
+    path: Path | str, info: ProbeInfo, start: int, end: int, threads: int = 0
+) -> Iterator[tuple[int, av.VideoFrame]]:
+    """Yield (frame index, frame) for every frame of [start, end), in order, each exactly once.
+
+    Frames are identified by their presentation timestamp, never by counting after a seek: a seek lands on a
+    keyframe, and counting from there would be off by the frames before it.
+    """
+    if not 0 <= start <= end <= info.frames:
+        raise ValueError(f"frame range [{start}, {end}) is outside 0..{info.frames}")
+    if start == end:
+        return
+    index_of = {pts: i for i, pts in enumerate(info.pts)}
+    key = keyframe_at_or_before(info, start)
+    expected = start
+    while True:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            if threads:
+                stream.codec_context.thread_count = threads
+            if key > 0:
+                container.seek(info.pts[key], stream=stream, backward=True, any_frame=False)
+            restart = False
+            try:
+                for frame in container.decode(stream):
+                    if frame.pts is None:
+                        continue
+                    idx = index_of.get(frame.pts)
+                    if idx is None or idx < expected:
+                        continue
+                    if idx > expected:
+                        if expected == start and key > 0:
+                            # Landed after `start` (open GOP or a sparse index): go one keyframe further back.
+                            key = keyframe_at_or_before(info, key - 1)
+                            restart = True
+                            break
+                        raise BadInputError(f"{path}: frame {expected} cannot be decoded (stream is damaged)")
+                    yield idx, frame
+                    expected += 1
+                    if expected >= end:
+                        return
+            except av.error.FFmpegError as exc:
+                raise BadInputError(f"{path}: decoding failed at frame {expected} ({exc})") from exc
+        if not restart:
+            raise BadInputError(f"{path} is truncated: frame {expected} of {info.frames} could not be decoded")
+
+
+def iter_arrays(path: Path | str, info: ProbeInfo, start: int, end: int) -> Iterator[tuple[int, np.ndarray]]:
+    for idx, frame in iter_frames(path, info, start, end):
+        yield idx, frame.to_ndarray(format="bgr24")
