@@ -1,0 +1,91 @@
+"""Encoder choice and settings that make independently encoded segments concatenable by packet copy.
+
+Every segment is its own encode: its first frame is an IDR frame, GOPs are closed, and the parameters are
+identical for every segment, so the parameter sets match and segments join without re-encoding.
+"""
+
+from __future__ import annotations
+
+import functools
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from .config import EncodeConfig
+from .errors import BadInputError
+
+NVENC = {"h264": "h264_nvenc", "hevc": "hevc_nvenc"}
+SOFTWARE = {"h264": "libx264", "hevc": "libx265"}
+
+
+@functools.cache
+def encoder_works(name: str) -> bool:
+    """Open the encoder on a tiny frame: NVENC is compiled into PyAV's FFmpeg but needs a driver and a GPU."""
+    try:
+        ctx = av.CodecContext.create(name, "w")
+        ctx.width, ctx.height, ctx.pix_fmt = 256, 256, "yuv420p"
+        ctx.time_base = Fraction(1, 25)
+        ctx.framerate = Fraction(25)
+        ctx.open()
+        frame = av.VideoFrame.from_ndarray(np.zeros((256, 256, 3), np.uint8), format="bgr24").reformat(format="yuv420p")
+        frame.pts = 0
+        ctx.encode(frame)
+        ctx.encode(None)
+        return True
+    except (av.error.FFmpegError, ValueError, OSError):
+        return False
+
+
+def choose_encoder(cfg: EncodeConfig) -> str:
+    if cfg.encoder in ("auto", "nvenc") and encoder_works(NVENC[cfg.codec]):
+        return NVENC[cfg.codec]
+    if cfg.encoder == "nvenc":
+        raise BadInputError(
+            f"encoder nvenc was requested but {NVENC[cfg.codec]} cannot be opened here (no NVIDIA GPU with an "
+            "encoder, or no driver); use encoder auto or software"
+        )
+    return SOFTWARE[cfg.codec]
+
+
+def encoder_options(name: str, cfg: EncodeConfig, lossless: bool = False) -> dict[str, str]:
+    """Options for `name`; identical for every segment of a job by construction."""
+    if name == "libx264":
+        opts = {"preset": "ultrafast" if lossless else cfg.preset, "x264-params": "open-gop=0:scenecut=0"}
+        opts.update({"qp": "0"} if lossless else {"crf": str(cfg.quality)})
+        return opts
+    if name == "libx265":
+        params = "open-gop=0:scenecut=0:log-level=error:repeat-headers=1"
+        opts = {"preset": cfg.preset, "x265-params": params + (":lossless=1" if lossless else f":crf={cfg.quality}")}
+        return opts
+    if name in NVENC.values():
+        return {
+            "preset": "p4",
+            "tune": "lossless" if lossless else "hq",
+            "rc": "constqp" if lossless else "vbr",
+            "cq": str(cfg.quality),
+            "forced-idr": "1",
+            "strict_gop": "1",
+        }
+    raise ValueError(f"unknown encoder {name}")
+
+
+def add_video_stream(
+    container: av.container.OutputContainer,
+    name: str,
+    cfg: EncodeConfig,
+    width: int,
+    height: int,
+    time_base: Fraction,
+    rate: Fraction,
+    lossless: bool = False,
+) -> av.video.stream.VideoStream:
+    stream = container.add_stream(name, rate=rate, options=encoder_options(name, cfg, lossless))
+    stream.width = width
+    stream.height = height
+    stream.pix_fmt = "yuv420p"
+    stream.time_base = time_base
+    stream.codec_context.time_base = time_base
+    if cfg.threads:
+        stream.codec_context.thread_count = cfg.threads
+    return stream

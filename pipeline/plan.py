@@ -1,0 +1,95 @@
+"""SegmentPlan: the contract between detect and the segment workers (plan.json in the work directory)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from .atomic import write_text_atomic
+from .config import JobConfig, SegmentationConfig
+from .probe import ProbeInfo
+
+PLAN_VERSION = 1
+
+
+class Segment(BaseModel):
+    index: int
+    start: int  # first frame
+    end: int  # exclusive
+
+    @property
+    def frames(self) -> int:
+        return self.end - self.start
+
+
+class SegmentPlan(BaseModel):
+    version: int = PLAN_VERSION
+    input: str
+    input_size: int
+    probe: ProbeInfo
+    config: JobConfig
+    segments: list[Segment]
+    frames_with_regions: int = 0
+    scene_cuts: list[int] = Field(default_factory=list)
+    detect_seconds: float = 0.0
+
+    def write(self, workdir: Path) -> Path:
+        path = workdir / "plan.json"
+        write_text_atomic(path, self.model_dump_json())
+        return path
+
+    @classmethod
+    def read(cls, workdir: Path) -> SegmentPlan:
+        path = workdir / "plan.json"
+        plan = cls.model_validate_json(path.read_text())
+        if plan.version != PLAN_VERSION:
+            raise ValueError(f"{path} is plan version {plan.version}; this videojob reads version {PLAN_VERSION}")
+        return plan
+
+
+def segment_count(frames: int, fps: float, cfg: SegmentationConfig) -> int:
+    if cfg.segments is not None:
+        n = cfg.segments
+    else:
+        n = round(frames / max(1.0, fps * cfg.target_seconds_per_segment)) or 1
+        n = max(cfg.min_segments, min(cfg.max_segments, n))
+    # Never below min_frames_per_segment, except that a short video still gets one segment.
+    return max(1, min(n, frames // cfg.min_frames_per_segment or 1))
+
+
+def split_by_cost(costs: list[float], n: int, min_frames: int, cuts: list[int], window: int) -> list[int]:
+    """Boundaries (exclusive ends) splitting frames into n parts of about equal cost, snapped to nearby cuts."""
+    total = len(costs)
+    prefix = [0.0]
+    for c in costs:
+        prefix.append(prefix[-1] + c)
+    bounds: list[int] = []
+    prev = 0
+    for k in range(1, n):
+        target = prefix[-1] * k / n
+        # first frame boundary whose prefix cost reaches the target
+        lo, hi = prev + min_frames, total - (n - k) * min_frames
+        b = next((i for i in range(max(lo, 1), hi + 1) if prefix[i] >= target), hi)
+        near = [c for c in cuts if abs(c - b) <= window and lo <= c <= hi]
+        if near:
+            b = min(near, key=lambda c: (abs(c - b), c))
+        b = max(lo, min(hi, b))
+        bounds.append(b)
+        prev = b
+    bounds.append(total)
+    return bounds
+
+
+def make_segments(
+    probe: ProbeInfo, cfg: SegmentationConfig, region_frames: list[bool], cuts: list[int]
+) -> list[Segment]:
+    n = segment_count(probe.frames, probe.fps, cfg)
+    # A frame with regions costs more (detection and the operation) than a plain re-encode.
+    costs = [2.0 if r else 1.0 for r in region_frames] if region_frames else [1.0] * probe.frames
+    ends = split_by_cost(costs, n, min(cfg.min_frames_per_segment, probe.frames // n), cuts, cfg.scene_snap_window)
+    segments, start = [], 0
+    for i, end in enumerate(ends):
+        segments.append(Segment(index=i, start=start, end=end))
+        start = end
+    return segments
