@@ -1,0 +1,184 @@
+"""Finalize: verify the segments, join them by packet copy (or one encode), add the source's audio, write atomically."""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Callable, Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+from pydantic import BaseModel
+
+from .atomic import atomic_path, write_text_atomic
+from .encode import NVENC, add_video_stream, choose_encoder
+from .errors import BadInputError
+from .plan import SegmentPlan
+from .segment import SegmentResult, existing_result, segment_paths
+
+ProgressFn = Callable[[int, int], None]
+
+
+class FinalReport(BaseModel):
+    output: str
+    bytes: int
+    frames_in: int
+    frames_out: int
+    duration: float
+    audio_streams: int
+    subtitle_streams: int
+    audio_offset: float | None  # output audio start minus video start, seconds; the source's is kept
+    encoder: str
+    hardware_encoder: bool
+    note: str
+    segments: int
+    seconds: dict[str, float]
+
+
+def verified_segments(workdir: Path, plan: SegmentPlan) -> list[SegmentResult]:
+    results = []
+    for seg in plan.segments:
+        result = existing_result(workdir, seg.index)
+        if result is None:
+            raise BadInputError(f"segment {seg.index} is missing or does not match its recorded checksum; rerun it")
+        if result.frames != seg.frames:
+            raise BadInputError(f"segment {seg.index} has {result.frames} frames, the plan says {seg.frames}")
+        results.append(result)
+    return results
+
+
+def _video_packets(workdir: Path, plan: SegmentPlan, out_stream: av.stream.Stream) -> Iterator[tuple[float, av.Packet]]:
+    info = plan.probe
+    for seg in plan.segments:
+        media, _ = segment_paths(workdir, seg.index)
+        # Segments start at zero; move each to its place on the source's timeline.
+        offset = (info.pts[seg.start] - info.start_pts) * Fraction(*info.time_base)
+        with av.open(str(media)) as container:
+            stream = container.streams.video[0]
+            assert stream.time_base is not None
+            shift = round(offset / stream.time_base)
+            count = 0
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue
+                count += 1
+                packet.pts += shift
+                if packet.dts is not None:
+                    packet.dts += shift
+                key = float((packet.dts if packet.dts is not None else packet.pts) * packet.time_base)
+                packet.stream = out_stream
+                yield key, packet
+            if count != seg.frames:
+                raise BadInputError(f"segment {seg.index} holds {count} packets, the plan says {seg.frames}")
+
+
+def _reencoded_packets(
+    workdir: Path, plan: SegmentPlan, out_stream: av.video.stream.VideoStream
+) -> Iterator[tuple[float, av.Packet]]:
+    """stage=finalize: decode the lossless intermediates in order and encode once."""
+    for seg in plan.segments:
+        media, _ = segment_paths(workdir, seg.index)
+        with av.open(str(media)) as container:
+            stream = container.streams.video[0]
+            assert stream.time_base is not None
+            shift = round((plan.probe.pts[seg.start] - plan.probe.start_pts) * Fraction(*plan.probe.time_base)
+                          / stream.time_base)
+            for frame in container.decode(stream):
+                frame.pts += shift
+                frame.pict_type = av.video.frame.PictureType.NONE
+                for packet in out_stream.encode(frame):
+                    yield float(packet.dts * packet.time_base), packet
+    for packet in out_stream.encode(None):
+        yield float(packet.dts * packet.time_base), packet
+
+
+def _source_packets(source: av.container.InputContainer, streams: dict[int, av.stream.Stream], origin: float):
+    """Audio and subtitle packets of the source, moved so that the first video frame is at time zero."""
+    if not streams:
+        return
+    for packet in source.demux([source.streams[i] for i in streams]):
+        if packet.size == 0 or packet.pts is None:
+            continue
+        shift = round(origin / packet.time_base)
+        packet.pts -= shift
+        if packet.dts is not None:
+            packet.dts -= shift
+        key = float((packet.dts if packet.dts is not None else packet.pts) * packet.time_base)
+        packet.stream = streams[packet.stream.index]
+        yield key, packet
+
+
+def finalize(
+    input_path: Path | str, workdir: Path | str, output_path: Path | str, on_progress: ProgressFn | None = None
+) -> FinalReport:
+    input_path, workdir, output_path = Path(input_path), Path(workdir), Path(output_path)
+    started = time.monotonic()
+    plan = SegmentPlan.read(workdir)
+    results = verified_segments(workdir, plan)
+    info = plan.probe
+    reencode = plan.config.encode.stage == "finalize"
+    origin = float(info.start_pts * Fraction(*info.time_base))
+    frames_out = 0
+    with atomic_path(output_path) as tmp, av.open(str(input_path)) as source, av.open(str(tmp), "w") as out:
+        if reencode:
+            encoder = choose_encoder(plan.config.encode)
+            vstream = add_video_stream(out, encoder, plan.config.encode, info.width, info.height,
+                                       Fraction(*info.time_base), Fraction(*info.rate))
+        else:
+            encoder = results[0].encoder
+            first, _ = segment_paths(workdir, 0)
+            with av.open(str(first)) as seg0:
+                vstream = out.add_stream_from_template(seg0.streams.video[0])
+        if info.rotation:
+            vstream.set_display_rotation(info.rotation)
+        copied: dict[int, av.stream.Stream] = {}
+        for s in list(source.streams.audio) + list(source.streams.subtitles):
+            try:
+                copied[s.index] = out.add_stream_from_template(s)
+            except (ValueError, av.error.FFmpegError) as exc:
+                raise BadInputError(f"{input_path}: stream {s.index} ({s.codec_context.name}) cannot be copied into "
+                                    f"{output_path.suffix or 'this container'}: {exc}") from exc
+        video = _reencoded_packets(workdir, plan, vstream) if reencode else _video_packets(workdir, plan, vstream)
+        others = _source_packets(source, copied, origin)
+        for _, packet in heapq.merge(video, others, key=lambda item: item[0]):
+            if packet.stream is vstream:
+                frames_out += 1
+                if on_progress is not None and frames_out % 50 == 0:
+                    on_progress(frames_out, info.frames)
+            out.mux(packet)
+    if frames_out != info.frames:
+        output_path.unlink(missing_ok=True)
+        raise BadInputError(f"finalize wrote {frames_out} frames, the source has {info.frames}")
+    hardware = encoder in NVENC.values()
+    report = FinalReport(
+        output=str(output_path),
+        bytes=output_path.stat().st_size,
+        frames_in=info.frames,
+        frames_out=frames_out,
+        duration=info.duration,
+        audio_streams=len(info.audio),
+        subtitle_streams=len(info.subtitles),
+        audio_offset=_audio_offset(output_path),
+        encoder=encoder,
+        hardware_encoder=hardware,
+        note="" if hardware else f"no hardware encoder was usable; encoded with {encoder} on the CPU",
+        segments=len(results),
+        seconds={
+            "detect": plan.detect_seconds,
+            "segments": round(sum(r.seconds for r in results), 3),
+            "finalize": round(time.monotonic() - started, 3),
+        },
+    )
+    write_text_atomic(workdir / "report.json", report.model_dump_json(indent=2))
+    return report
+
+
+def _audio_offset(path: Path) -> float | None:
+    with av.open(str(path)) as c:
+        if not c.streams.audio:
+            return None
+        v, a = c.streams.video[0], c.streams.audio[0]
+        vs = float((v.start_time or 0) * v.time_base) if v.time_base else 0.0
+        as_ = float((a.start_time or 0) * a.time_base) if a.time_base else 0.0
+        return round(as_ - vs, 6)

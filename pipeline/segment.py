@@ -1,0 +1,153 @@
+"""Process one segment of the plan: decode [start, end) exactly, apply the operation, encode, record the result."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+import av
+from pydantic import BaseModel
+
+from .atomic import atomic_path, write_text_atomic
+from .decode import iter_arrays, iter_frames
+from .detect import RegionTimeline, build_timeline, make_detector
+from .detect.sampling import detect_frames
+from .encode import add_video_stream, choose_encoder
+from .errors import BadInputError
+from .ops import apply_operation
+from .plan import SegmentPlan
+
+ProgressFn = Callable[[int, int], None]
+
+
+class SegmentResult(BaseModel):
+    index: int
+    start: int
+    end: int
+    frames: int
+    frames_with_regions: int
+    file: str
+    size: int
+    sha256: str
+    encoder: str
+    intermediate: bool
+    seconds: float
+    fps: float
+    skipped: bool = False
+
+
+def segment_paths(workdir: Path, index: int) -> tuple[Path, Path]:
+    base = workdir / "segments" / f"seg-{index:05d}"
+    return base.with_suffix(".mp4"), base.with_suffix(".json")
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def existing_result(workdir: Path, index: int) -> SegmentResult | None:
+    """The recorded result when it is there and its media still matches it (resume)."""
+    media, meta = segment_paths(workdir, index)
+    if not (media.is_file() and meta.is_file()):
+        return None
+    try:
+        result = SegmentResult.model_validate_json(meta.read_text())
+    except ValueError:
+        return None
+    if result.size != media.stat().st_size or result.sha256 != sha256_of(media):
+        return None
+    return result
+
+
+def load_timeline(workdir: Path) -> RegionTimeline | None:
+    path = workdir / "detections.json"
+    return RegionTimeline.from_json(path.read_text()) if path.is_file() else None
+
+
+def dense_timeline(input_path: Path, plan: SegmentPlan, start: int, end: int) -> RegionTimeline:
+    """Detect on every frame of the segment plus context frames across its boundaries (tracks continue)."""
+    cfg = plan.config.detector
+    info = plan.probe
+    lo, hi = max(0, start - cfg.context_frames), min(info.frames, end + cfg.context_frames)
+    detector = make_detector(cfg)
+    samples = detect_frames(detector, iter_arrays(input_path, info, lo, hi), sample_every=1, batch=cfg.batch)
+    return build_timeline(samples, info.frames, info.width, info.height, cfg, sample_every=1)
+
+
+def process_segment(
+    input_path: Path | str, workdir: Path | str, index: int, on_progress: ProgressFn | None = None
+) -> SegmentResult:
+    input_path, workdir = Path(input_path), Path(workdir)
+    plan = SegmentPlan.read(workdir)
+    if not 0 <= index < len(plan.segments):
+        raise BadInputError(f"segment index {index} is outside the plan's {len(plan.segments)} segments")
+    done = existing_result(workdir, index)
+    if done is not None:
+        return done.model_copy(update={"skipped": True})
+    if not input_path.is_file() or input_path.stat().st_size != plan.input_size:
+        raise BadInputError(f"input {input_path} is missing or changed since it was planned; plan the job again")
+    seg = plan.segments[index]
+    info = plan.probe
+    cfg = plan.config
+    detecting = cfg.detector.kind != "none" and cfg.operation.kind != "none"
+    timeline = None
+    if detecting:
+        timeline = dense_timeline(input_path, plan, seg.start, seg.end) if cfg.detector.dense else load_timeline(workdir)
+    intermediate = cfg.encode.stage == "finalize"
+    encoder = "libx264" if intermediate else choose_encoder(cfg.encode)
+    media, meta = segment_paths(workdir, index)
+    started = time.monotonic()
+    written = with_regions = 0
+    time_base = Fraction(*info.time_base)
+    with atomic_path(media) as tmp:
+        with av.open(str(tmp), "w") as out:
+            stream = add_video_stream(
+                out, encoder, cfg.encode, info.width, info.height, time_base, Fraction(*info.rate), intermediate
+            )
+            for idx, frame in iter_frames(input_path, info, seg.start, seg.end):
+                boxes = timeline.boxes_at(idx) if timeline is not None else []
+                if boxes:
+                    with_regions += 1
+                    array = apply_operation(frame.to_ndarray(format="bgr24"), boxes, cfg.operation)
+                    out_frame = av.VideoFrame.from_ndarray(array, format="bgr24")
+                else:
+                    out_frame = frame  # untouched frames go to the encoder as decoded (no colour round trip)
+                # The source's own timestamps, relative to the segment's first frame (MP4 rounds a non-zero start
+                # through its edit list); finalize adds the segment's offset back. Variable rates survive.
+                out_frame.pts = info.pts[idx] - info.pts[seg.start]
+                out_frame.time_base = time_base
+                out_frame.pict_type = av.video.frame.PictureType.NONE
+                for packet in stream.encode(out_frame):
+                    out.mux(packet)
+                written += 1
+                if on_progress is not None and (written % 10 == 0 or written == seg.frames):
+                    on_progress(written, seg.frames)
+            for packet in stream.encode(None):
+                out.mux(packet)
+    if written != seg.frames:
+        media.unlink(missing_ok=True)
+        raise BadInputError(f"segment {index}: decoded {written} frames, planned {seg.frames}; the input is damaged")
+    seconds = time.monotonic() - started
+    result = SegmentResult(
+        index=index,
+        start=seg.start,
+        end=seg.end,
+        frames=written,
+        frames_with_regions=with_regions,
+        file=media.name,
+        size=media.stat().st_size,
+        sha256=sha256_of(media),
+        encoder=encoder,
+        intermediate=intermediate,
+        seconds=round(seconds, 3),
+        fps=round(written / seconds, 2) if seconds > 0 else 0.0,
+    )
+    write_text_atomic(meta, result.model_dump_json())
+    return result
