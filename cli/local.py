@@ -1,0 +1,164 @@
+"""`videojob run`, `videojob demo`, `videojob probe`: the pipeline on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def add_parsers(sub: Any) -> None:
+    run = sub.add_parser("run", help="process a video on this machine with a pool of worker processes")
+    run.add_argument("input", type=Path)
+    run.add_argument("-o", "--output", type=Path, required=True)
+    _add_job_options(run)
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo", help="generate a sample clip with audio and blur its logo and moving face")
+    demo.add_argument("--output", type=Path, default=Path("out/demo.mp4"))
+    demo.add_argument("--workers", type=int, default=2)
+    demo.set_defaults(func=cmd_demo)
+
+    probe = sub.add_parser("probe", help="print what a video is, as JSON")
+    probe.add_argument("input", type=Path)
+    probe.add_argument("--frames", action="store_true", help="include every frame's timestamp")
+    probe.set_defaults(func=cmd_probe)
+
+
+def _add_job_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--op", choices=["blur", "pixelate", "fill", "inpaint", "none"], default="blur")
+    p.add_argument("--detector", choices=["yolo", "template", "static", "none"], default=None,
+                   help="default: static when --region is given, template with --template, yolo with --model")
+    p.add_argument("--model", help="local YOLO weights (.pt); never downloaded")
+    p.add_argument("--classes", default="0", help="YOLO class ids, comma separated (default 0: person)")
+    p.add_argument("--confidence", type=float, default=0.25)
+    p.add_argument("--template", help="image to find, for --detector template")
+    p.add_argument("--region", action="append", default=[], metavar="X,Y,W,H",
+                   help="fixed region in normalized coordinates (repeatable)")
+    p.add_argument("--sample-every", type=int, default=5, help="detect on every k-th frame when planning")
+    p.add_argument("--dense", action="store_true", help="detect on every frame inside the segments")
+    p.add_argument("--padding", type=float, default=0.1)
+    p.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1))
+    p.add_argument("--segments", default="auto", help="number of segments, or auto")
+    p.add_argument("--codec", choices=["h264", "hevc"], default="h264")
+    p.add_argument("--encoder", choices=["auto", "nvenc", "software"], default="auto")
+    p.add_argument("--quality", type=int, default=20, help="CRF (software) or CQ (NVENC)")
+    p.add_argument("--preset", default="veryfast")
+    p.add_argument("--encode-stage", choices=["segment", "finalize"], default="segment")
+    p.add_argument("--workdir", type=Path, help="keep intermediate files here (resumable)")
+    p.add_argument("--keep-workdir", action="store_true")
+
+
+def build_config(args: argparse.Namespace) -> Any:
+    from videojob.pipeline.config import EncodeConfig, JobConfig, OperationConfig, SegmentationConfig
+    from videojob.pipeline.detect import DetectorConfig, NormRegion
+
+    kind = args.detector or ("static" if args.region else "template" if args.template else
+                             "yolo" if args.model else "none")
+    detector = DetectorConfig(
+        kind=kind,
+        model=args.model,
+        classes=[int(c) for c in args.classes.split(",") if c.strip()],
+        confidence=args.confidence,
+        template=args.template,
+        regions=[NormRegion.parse(r) for r in args.region],
+        sample_every=args.sample_every,
+        dense=args.dense,
+        padding=args.padding,
+    )
+    segments = None if args.segments == "auto" else int(args.segments)
+    seg = SegmentationConfig(segments=segments)
+    if segments is None:
+        seg = seg.model_copy(update={"min_segments": max(1, args.workers)})
+    return JobConfig(
+        detector=detector,
+        operation=OperationConfig(kind=args.op),
+        segmentation=seg,
+        encode=EncodeConfig(codec=args.codec, encoder=args.encoder, quality=args.quality, preset=args.preset,
+                            stage=args.encode_stage),
+    )
+
+
+def _fail(message: str) -> int:
+    print(f"videojob: error: {message}", file=sys.stderr)
+    return 2
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from videojob.pipeline.errors import VideoJobError
+
+    from .progress import ProgressDisplay
+
+    try:
+        config = build_config(args)
+    except (ValidationError, ValueError) as exc:
+        return _fail(_one_line(exc))
+    from videojob.pipeline.runner import run_local
+
+    started = time.monotonic()
+    try:
+        with ProgressDisplay() as display:
+            report = run_local(args.input, args.output, config, workers=args.workers, workdir=args.workdir,
+                               progress=display.update, keep_workdir=args.keep_workdir)
+    except VideoJobError as exc:
+        return _fail(str(exc))
+    seconds = time.monotonic() - started
+    print(f"wrote {report.output}: {report.frames_out} frames, {report.bytes} bytes, {report.segments} segments, "
+          f"{report.frames_out / seconds:.1f} fps overall ({report.encoder})")
+    if report.note:
+        print(f"note: {report.note}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from videojob.pipeline.sample import LOGO_REGION, make_sample
+
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    sample = args.output.with_name(args.output.stem + "-input.mp4")
+    make_sample(sample)
+    print(f"generated {sample} (5 s, 640x360, 25 fps, AAC audio)")
+    region = ",".join(str(v) for v in LOGO_REGION)
+    run_args = build_parser_for_demo().parse_args(
+        [str(sample), "-o", str(args.output), "--op", "blur", "--region", region, "--region", "0.05,0.3,0.9,0.5",
+         "--workers", str(args.workers), "--segments", "4"]
+    )
+    return cmd_run(run_args)
+
+
+def build_parser_for_demo() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="videojob run")
+    p.add_argument("input", type=Path)
+    p.add_argument("-o", "--output", type=Path, required=True)
+    _add_job_options(p)
+    return p
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from videojob.pipeline.errors import VideoJobError
+    from videojob.pipeline.probe import probe
+
+    try:
+        info = probe(args.input)
+    except VideoJobError as exc:
+        return _fail(str(exc))
+    data = info.model_dump()
+    if not args.frames:
+        data.pop("pts")
+    print(json.dumps(data, indent=2))
+    return 0
+
+
+def _one_line(exc: Exception) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        return f"{where}: {err['msg']}" if where else err["msg"]
+    return " ".join(str(exc).split())
