@@ -46,7 +46,7 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--segments", default="auto", help="number of segments, or auto")
     p.add_argument("--codec", choices=["h264", "hevc"], default="h264")
     p.add_argument("--encoder", choices=["auto", "nvenc", "software"], default="auto")
-    p.add_argument("--quality", type=int, default=20, help="CRF (software) or CQ (NVENC)")
+    p.add_argument("--quality", type=int, default=18, help="CRF (software) or CQ (NVENC)")
     p.add_argument("--preset", default="veryfast")
     p.add_argument("--encode-stage", choices=["segment", "finalize"], default="segment")
     p.add_argument("--workdir", type=Path, help="keep intermediate files here (resumable)")
@@ -90,7 +90,6 @@ def _fail(message: str) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
-
     from videojob.pipeline.errors import VideoJobError
 
     from .progress import ProgressDisplay

@@ -47,7 +47,7 @@ class EncodeConfig(BaseModel):
 
     codec: Literal["h264", "hevc"] = "h264"
     encoder: Literal["auto", "nvenc", "software"] = "auto"
-    quality: int = Field(default=20, ge=0, le=51)  # CRF (software) or CQ (NVENC)
+    quality: int = Field(default=18, ge=0, le=51)  # CRF (software) or CQ (NVENC)
     preset: str = "veryfast"
     stage: Literal["segment", "finalize"] = "segment"
     threads: int = Field(default=0, ge=0, le=64)  # 0 = let the encoder decide

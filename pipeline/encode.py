@@ -51,11 +51,15 @@ def choose_encoder(cfg: EncodeConfig) -> str:
 def encoder_options(name: str, cfg: EncodeConfig, lossless: bool = False) -> dict[str, str]:
     """Options for `name`; identical for every segment of a job by construction."""
     if name == "libx264":
-        opts = {"preset": "ultrafast" if lossless else cfg.preset, "x264-params": "open-gop=0:scenecut=0"}
+        # mbtree lowers the quality of a stream's last frames (nothing references them) and ipratio raises the
+        # first IDR's: with one stream per segment both pulse at every seam, so both are off.
+        # pbratio=1 likewise keeps the last mini-GOP of a segment from standing out.
+        params = "open-gop=0:scenecut=0:mbtree=0:ipratio=1.0:pbratio=1.0"
+        opts = {"preset": "ultrafast" if lossless else cfg.preset, "x264-params": params}
         opts.update({"qp": "0"} if lossless else {"crf": str(cfg.quality)})
         return opts
     if name == "libx265":
-        params = "open-gop=0:scenecut=0:log-level=error:repeat-headers=1"
+        params = "open-gop=0:scenecut=0:cutree=0:ipratio=1.0:log-level=error:repeat-headers=1"
         opts = {"preset": cfg.preset, "x265-params": params + (":lossless=1" if lossless else f":crf={cfg.quality}")}
         return opts
     if name in NVENC.values():

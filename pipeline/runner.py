@@ -56,9 +56,9 @@ def run_local(
     try:
         plan = detect_and_plan(input_path, work, config, on_progress=lambda d, t: sink("detect", 0, d, t))
         ctx = multiprocessing.get_context("spawn")
-        queue = ctx.Manager().Queue()
-        with ProcessPoolExecutor(
-            max_workers=max(1, workers), mp_context=ctx, initializer=_init_worker, initargs=(queue, threads)
+        with ctx.Manager() as manager, ProcessPoolExecutor(
+            max_workers=max(1, workers), mp_context=ctx, initializer=_init_worker,
+            initargs=(queue := manager.Queue(), threads),
         ) as pool:
             futures = [pool.submit(_run_segment, str(input_path), str(work), s.index) for s in plan.segments]
             pending = set(futures)
