@@ -31,14 +31,23 @@ def add_parsers(sub: Any) -> None:
 
 def _add_job_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--op", choices=["blur", "pixelate", "fill", "inpaint", "none"], default="blur")
-    p.add_argument("--detector", choices=["yolo", "template", "static", "none"], default=None,
-                   help="default: static when --region is given, template with --template, yolo with --model")
+    p.add_argument(
+        "--detector",
+        choices=["yolo", "template", "static", "none"],
+        default=None,
+        help="default: static when --region is given, template with --template, yolo with --model",
+    )
     p.add_argument("--model", help="local YOLO weights (.pt); never downloaded")
     p.add_argument("--classes", default="0", help="YOLO class ids, comma separated (default 0: person)")
     p.add_argument("--confidence", type=float, default=0.25)
     p.add_argument("--template", help="image to find, for --detector template")
-    p.add_argument("--region", action="append", default=[], metavar="X,Y,W,H",
-                   help="fixed region in normalized coordinates (repeatable)")
+    p.add_argument(
+        "--region",
+        action="append",
+        default=[],
+        metavar="X,Y,W,H",
+        help="fixed region in normalized coordinates (repeatable)",
+    )
     p.add_argument("--sample-every", type=int, default=5, help="detect on every k-th frame when planning")
     p.add_argument("--dense", action="store_true", help="detect on every frame inside the segments")
     p.add_argument("--padding", type=float, default=0.1)
@@ -57,8 +66,9 @@ def build_config(args: argparse.Namespace) -> Any:
     from videojob.pipeline.config import EncodeConfig, JobConfig, OperationConfig, SegmentationConfig
     from videojob.pipeline.detect import DetectorConfig, NormRegion
 
-    kind = args.detector or ("static" if args.region else "template" if args.template else
-                             "yolo" if args.model else "none")
+    kind = args.detector or (
+        "static" if args.region else "template" if args.template else "yolo" if args.model else "none"
+    )
     detector = DetectorConfig(
         kind=kind,
         model=args.model,
@@ -78,8 +88,9 @@ def build_config(args: argparse.Namespace) -> Any:
         detector=detector,
         operation=OperationConfig(kind=args.op),
         segmentation=seg,
-        encode=EncodeConfig(codec=args.codec, encoder=args.encoder, quality=args.quality, preset=args.preset,
-                            stage=args.encode_stage),
+        encode=EncodeConfig(
+            codec=args.codec, encoder=args.encoder, quality=args.quality, preset=args.preset, stage=args.encode_stage
+        ),
     )
 
 
@@ -103,13 +114,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         with ProgressDisplay() as display:
-            report = run_local(args.input, args.output, config, workers=args.workers, workdir=args.workdir,
-                               progress=display.update, keep_workdir=args.keep_workdir)
+            report = run_local(
+                args.input,
+                args.output,
+                config,
+                workers=args.workers,
+                workdir=args.workdir,
+                progress=display.update,
+                keep_workdir=args.keep_workdir,
+            )
     except VideoJobError as exc:
         return _fail(str(exc))
     seconds = time.monotonic() - started
-    print(f"wrote {report.output}: {report.frames_out} frames, {report.bytes} bytes, {report.segments} segments, "
-          f"{report.frames_out / seconds:.1f} fps overall ({report.encoder})")
+    print(
+        f"wrote {report.output}: {report.frames_out} frames, {report.bytes} bytes, {report.segments} segments, "
+        f"{report.frames_out / seconds:.1f} fps overall ({report.encoder})"
+    )
     if report.note:
         print(f"note: {report.note}")
     return 0
@@ -124,8 +144,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"generated {sample} (5 s, 640x360, 25 fps, AAC audio)")
     region = ",".join(str(v) for v in LOGO_REGION)
     run_args = build_parser_for_demo().parse_args(
-        [str(sample), "-o", str(args.output), "--op", "blur", "--region", region, "--region", "0.05,0.3,0.9,0.5",
-         "--workers", str(args.workers), "--segments", "4"]
+        [
+            str(sample),
+            "-o",
+            str(args.output),
+            "--op",
+            "blur",
+            "--region",
+            region,
+            "--region",
+            "0.05,0.3,0.9,0.5",
+            "--workers",
+            str(args.workers),
+            "--segments",
+            "4",
+        ]
     )
     return cmd_run(run_args)
 

@@ -20,14 +20,18 @@ class ProgressDisplay:
     def __enter__(self) -> ProgressDisplay:
         if self.tty:
             self.progress = Progress(
-                TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[fps]:>7.1f} fps"), TimeRemainingColumn(),
+                TextColumn("{task.description:<12}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[fps]:>7.1f} fps"),
+                TimeRemainingColumn(),
             )
             self.progress.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self.progress is not None:
             self.progress.stop()
 

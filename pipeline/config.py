@@ -56,9 +56,7 @@ class EncodeConfig(BaseModel):
 class JobConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    detector: DetectorConfig = Field(
-        default_factory=lambda: DetectorConfig(kind="none")
-    )
+    detector: DetectorConfig = Field(default_factory=lambda: DetectorConfig(kind="none"))
     operation: OperationConfig = Field(default_factory=OperationConfig)
     segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
     encode: EncodeConfig = Field(default_factory=EncodeConfig)

@@ -82,8 +82,9 @@ def _reencoded_packets(
         with av.open(str(media)) as container:
             stream = container.streams.video[0]
             assert stream.time_base is not None
-            shift = round((plan.probe.pts[seg.start] - plan.probe.start_pts) * Fraction(*plan.probe.time_base)
-                          / stream.time_base)
+            shift = round(
+                (plan.probe.pts[seg.start] - plan.probe.start_pts) * Fraction(*plan.probe.time_base) / stream.time_base
+            )
             for frame in container.decode(stream):
                 frame.pts += shift
                 frame.pict_type = av.video.frame.PictureType.NONE
@@ -123,8 +124,15 @@ def finalize(
     with atomic_path(output_path) as tmp, av.open(str(input_path)) as source, av.open(str(tmp), "w") as out:
         if reencode:
             encoder = choose_encoder(plan.config.encode)
-            vstream = add_video_stream(out, encoder, plan.config.encode, info.width, info.height,
-                                       Fraction(*info.time_base), Fraction(*info.rate))
+            vstream = add_video_stream(
+                out,
+                encoder,
+                plan.config.encode,
+                info.width,
+                info.height,
+                Fraction(*info.time_base),
+                Fraction(*info.rate),
+            )
         else:
             encoder = results[0].encoder
             first, _ = segment_paths(workdir, 0)
@@ -137,8 +145,10 @@ def finalize(
             try:
                 copied[s.index] = out.add_stream_from_template(s)
             except (ValueError, av.error.FFmpegError) as exc:
-                raise BadInputError(f"{input_path}: stream {s.index} ({s.codec_context.name}) cannot be copied into "
-                                    f"{output_path.suffix or 'this container'}: {exc}") from exc
+                raise BadInputError(
+                    f"{input_path}: stream {s.index} ({s.codec_context.name}) cannot be copied into "
+                    f"{output_path.suffix or 'this container'}: {exc}"
+                ) from exc
         video = _reencoded_packets(workdir, plan, vstream) if reencode else _video_packets(workdir, plan, vstream)
         others = _source_packets(source, copied, origin)
         for _, packet in heapq.merge(video, others, key=lambda item: item[0]):

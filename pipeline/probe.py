@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from fractions import Fraction
 from pathlib import Path
 
@@ -76,10 +77,14 @@ def probe(path: Path | str) -> ProbeInfo:
                 f"input {path} is {ctx.width}x{ctx.height}: odd sizes cannot be encoded as yuv420p; "
                 "scale or crop it to even width and height first"
             )
-        audio = [StreamInfo(index=s.index, type="audio", codec=s.codec_context.name, language=s.language)
-                 for s in container.streams.audio]
-        subtitles = [StreamInfo(index=s.index, type="subtitle", codec=s.codec_context.name, language=s.language)
-                     for s in container.streams.subtitles]
+        audio = [
+            StreamInfo(index=s.index, type="audio", codec=s.codec_context.name, language=s.language)
+            for s in container.streams.audio
+        ]
+        subtitles = [
+            StreamInfo(index=s.index, type="subtitle", codec=s.codec_context.name, language=s.language)
+            for s in container.streams.subtitles
+        ]
         entries: list[tuple[int, bool]] = []
         try:
             for packet in container.demux(video):
@@ -103,7 +108,7 @@ def probe(path: Path | str) -> ProbeInfo:
     pts = [p for p, _ in entries]
     if len(set(pts)) != len(pts):
         raise BadInputError(f"input {path}: several video frames share one timestamp; remux it first")
-    deltas = {b - a for a, b in zip(pts, pts[1:], strict=False)}
+    deltas = {b - a for a, b in itertools.pairwise(pts)}
     # One tick of jitter comes from rounding a constant rate into the time base; more is a variable rate.
     variable = len(deltas) > 1 and (max(deltas) - min(deltas)) > 1
     if rate is None or rate <= 0:
@@ -140,7 +145,7 @@ def _rotation(container: av.container.InputContainer, video: av.video.stream.Vid
     try:
         container.seek(0)
         for frame in container.decode(video):
-            return int(round(frame.rotation or 0)) % 360
+            return round(frame.rotation or 0) % 360
     except av.error.FFmpegError:
         return 0
     return 0

@@ -56,10 +56,15 @@ def run_local(
     try:
         plan = detect_and_plan(input_path, work, config, on_progress=lambda d, t: sink("detect", 0, d, t))
         ctx = multiprocessing.get_context("spawn")
-        with ctx.Manager() as manager, ProcessPoolExecutor(
-            max_workers=max(1, workers), mp_context=ctx, initializer=_init_worker,
-            initargs=(queue := manager.Queue(), threads),
-        ) as pool:
+        with (
+            ctx.Manager() as manager,
+            ProcessPoolExecutor(
+                max_workers=max(1, workers),
+                mp_context=ctx,
+                initializer=_init_worker,
+                initargs=(queue := manager.Queue(), threads),
+            ) as pool,
+        ):
             futures = [pool.submit(_run_segment, str(input_path), str(work), s.index) for s in plan.segments]
             pending = set(futures)
             while pending:
@@ -82,4 +87,3 @@ def run_local(
     finally:
         if own_workdir and not keep_workdir:
             shutil.rmtree(work, ignore_errors=True)
-

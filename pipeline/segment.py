@@ -123,7 +123,9 @@ def process_segment(
     detecting = cfg.detector.kind != "none" and cfg.operation.kind != "none"
     timeline = None
     if detecting:
-        timeline = dense_timeline(input_path, plan, seg.start, seg.end) if cfg.detector.dense else load_timeline(workdir)
+        timeline = (
+            dense_timeline(input_path, plan, seg.start, seg.end) if cfg.detector.dense else load_timeline(workdir)
+        )
     intermediate = cfg.encode.stage == "finalize"
     encoder = "libx264" if intermediate else choose_encoder(cfg.encode)
     media, meta = segment_paths(workdir, index)

@@ -20,7 +20,9 @@ class NormRegion(BaseModel):
     @model_validator(mode="after")
     def _inside_frame(self) -> NormRegion:
         if self.x + self.w > 1.0 + 1e-9 or self.y + self.h > 1.0 + 1e-9:
-            raise ValueError(f"region {self.x},{self.y},{self.w},{self.h} extends past the frame (x+w and y+h must be <= 1)")
+            raise ValueError(
+                f"region {self.x},{self.y},{self.w},{self.h} extends past the frame (x+w and y+h must be <= 1)"
+            )
         return self
 
     @classmethod

@@ -108,9 +108,7 @@ class RegionTimeline:
         return json.dumps(
             {
                 "params": self.params.model_dump(),
-                "tracks": {
-                    str(tid): [[f, b.model_dump()] for f, b in obs] for tid, obs in sorted(self.tracks.items())
-                },
+                "tracks": {str(tid): [[f, b.model_dump()] for f, b in obs] for tid, obs in sorted(self.tracks.items())},
             },
             separators=(",", ":"),
         )

@@ -72,8 +72,9 @@ def write_tone(out: av.container.OutputContainer, stream: av.audio.stream.AudioS
     for start in range(0, total, 1024):
         n = min(1024, total - start)
         t = np.arange(start, start + n) / 48000
-        frame = av.AudioFrame.from_ndarray((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :],
-                                           format="fltp", layout="mono")
+        frame = av.AudioFrame.from_ndarray(
+            (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :], format="fltp", layout="mono"
+        )
         frame.sample_rate = 48000
         frame.pts = start
         for p in stream.encode(frame):
