@@ -100,6 +100,11 @@ def probe(path: Path | str) -> ProbeInfo:
             raise BadInputError(f"input {path} is truncated or corrupt after {len(entries)} frames ({exc})") from exc
         if not entries:
             raise BadInputError(f"input {path} has a video stream with zero frames")
+        declared = video.frames  # the container's own count (MP4 sample table); 0 when unknown
+        if declared and len(entries) < declared:
+            raise BadInputError(
+                f"input {path} is truncated: it declares {declared} video frames but holds {len(entries)}"
+            )
         rotation = _rotation(container, video)
         time_base = video.time_base
         rate = video.average_rate or video.guessed_rate or video.base_rate

@@ -53,6 +53,8 @@ def make_clip(
         if rotation:
             v.set_display_rotation(rotation)
         a = out.add_stream("aac", rate=48000) if audio else None
+        if frames == 0:
+            out.start_encoding()  # write the header: a file with a video stream and no frames
         for i in range(frames):
             frame = av.VideoFrame.from_ndarray(frame_image(i, width, height), format="rgb24")
             frame.pts = pts[i] if pts is not None else i

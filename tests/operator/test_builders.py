@@ -1,0 +1,276 @@
+"""Builders: pure manifests checked field by field and against the Kubernetes 1.35 OpenAPI schema (offline)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import kubernetes_validate
+import pytest
+
+from videojob.operator import api
+from videojob.operator.builders import (
+    InvalidSpecError,
+    build_detect_pod,
+    build_finalize_pod,
+    build_segment_job,
+    context_from_body,
+)
+from videojob.operator.naming import child_name
+
+K8S = "1.35.0"
+UID = "6f1c2d3e-aaaa-bbbb-cccc-000000000001"
+
+
+def body(name: str = "clip", **spec: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "input": {"claimName": "media", "path": "in/clip.mp4"},
+        "output": {"path": "out/clip.mp4"},
+    }
+    base.update(spec)
+    return {"metadata": {"name": name, "namespace": "team-a", "uid": UID}, "spec": base}
+
+
+def ctx_of(**spec: Any):
+    return context_from_body(body(**spec), default_image="registry.local/videojob-worker:1")
+
+
+def container(pod_spec: dict[str, Any]) -> dict[str, Any]:
+    (only,) = pod_spec["containers"]
+    return only
+
+
+def env_of(pod_spec: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container(pod_spec)["env"]}
+
+
+def all_manifests(ctx) -> list[dict[str, Any]]:
+    return [build_detect_pod(ctx), build_segment_job(ctx, 7), build_finalize_pod(ctx)]
+
+
+def pod_specs(ctx) -> list[dict[str, Any]]:
+    detect, job, final = all_manifests(ctx)
+    return [detect["spec"], job["spec"]["template"]["spec"], final["spec"]]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {},
+        {"output": {"claimName": "results", "path": "x.mkv"}},
+        {"resources": {"gpuResourceName": "nvidia.com/mig-1g.10gb", "gpusPerPod": 2}},
+        {
+            "nodeSelector": {"gpu": "a100"},
+            "tolerations": [{"key": "gpu", "operator": "Exists"}],
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {"matchExpressions": [{"key": "gpu", "operator": "In", "values": ["a100"]}]}
+                        ]
+                    }
+                }
+            },
+            "priorityClassName": "batch-low",
+            "runtimeClassName": "nvidia",
+            "redisUrl": "redis://redis:6379/0",
+        },
+    ],
+)
+def test_every_manifest_is_valid_kubernetes(spec: dict[str, Any]) -> None:
+    for manifest in all_manifests(ctx_of(**spec)):
+        kubernetes_validate.validate(manifest, K8S, strict=True)
+
+
+def test_indexed_job_shape() -> None:
+    job = build_segment_job(ctx_of(maxParallelPods=3, retriesPerSegment=5), 10)["spec"]
+    assert job["completionMode"] == "Indexed"
+    assert (job["completions"], job["parallelism"]) == (10, 3)
+    assert job["backoffLimitPerIndex"] == 5
+    assert job["maxFailedIndexes"] == 0
+    assert job["podReplacementPolicy"] == "Failed"
+    assert job["template"]["spec"]["restartPolicy"] == "Never"
+    ignore, fail_index = job["podFailurePolicy"]["rules"]
+    assert ignore == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
+    assert fail_index["action"] == "FailIndex"
+    assert fail_index["onExitCodes"] == {"containerName": "worker", "operator": "In", "values": [2]}
+    # Fewer segments than the parallel limit: no idle parallelism.
+    assert build_segment_job(ctx_of(maxParallelPods=8), 2)["spec"]["parallelism"] == 2
+    with pytest.raises(ValueError, match="at least one segment"):
+        build_segment_job(ctx_of(), 0)
+
+
+def test_segment_pods_get_their_index_from_the_downward_api() -> None:
+    env = env_of(build_segment_job(ctx_of(), 4)["spec"]["template"]["spec"])
+    assert env["JOB_COMPLETION_INDEX"] == {
+        "fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}
+    }
+    assert container(build_segment_job(ctx_of(), 4)["spec"]["template"]["spec"])["command"][-1] == "segment"
+
+
+def test_suspend_mirrors_spec() -> None:
+    assert build_segment_job(ctx_of(suspend=True), 3)["spec"]["suspend"] is True
+    assert build_segment_job(ctx_of(), 3)["spec"]["suspend"] is False
+
+
+@pytest.mark.parametrize("resource", ["nvidia.com/gpu", "nvidia.com/mig-1g.10gb", "nvidia.com/mig-3g.40gb"])
+def test_gpu_requests_equal_limits(resource: str) -> None:
+    ctx = ctx_of(resources={"gpuResourceName": resource, "gpusPerPod": 2, "cpu": "3", "memory": "6Gi"})
+    res = container(build_segment_job(ctx, 2)["spec"]["template"]["spec"])["resources"]
+    assert res["requests"] == {"cpu": "3", "memory": "6Gi", resource: "2"}
+    assert res["limits"] == {"memory": "6Gi", resource: "2"}
+    assert env_of(build_segment_job(ctx, 2)["spec"]["template"]["spec"])["NVIDIA_DRIVER_CAPABILITIES"] == (
+        "compute,utility,video"
+    )
+
+
+def test_gpu_only_where_a_stage_uses_it() -> None:
+    plain = ctx_of()
+    assert "nvidia.com/gpu" not in container(build_detect_pod(plain)["spec"])["resources"]["requests"]
+    assert "nvidia.com/gpu" not in container(build_finalize_pod(plain)["spec"])["resources"]["requests"]
+    yolo = ctx_of(detector={"kind": "yolo", "model": "models/yolo.pt"})
+    assert container(build_detect_pod(yolo)["spec"])["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    late = ctx_of(encode={"stage": "finalize", "encoder": "nvenc"})
+    assert container(build_finalize_pod(late)["spec"])["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    cpu_only = ctx_of(resources={"gpusPerPod": 0})
+    seg = container(build_segment_job(cpu_only, 2)["spec"]["template"]["spec"])
+    assert set(seg["resources"]["requests"]) == {"cpu", "memory"}
+    assert "NVIDIA_DRIVER_CAPABILITIES" not in env_of(build_segment_job(cpu_only, 2)["spec"]["template"]["spec"])
+
+
+def test_restricted_security_context_everywhere() -> None:
+    for spec in pod_specs(ctx_of()):
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["runAsUser"] == 10001
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert spec["automountServiceAccountToken"] is False
+        sc = container(spec)["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["capabilities"] == {"drop": ["ALL"]}
+        assert sc["readOnlyRootFilesystem"] is True
+        scratch = next(v for v in spec["volumes"] if v["name"] == "scratch")
+        assert "emptyDir" in scratch
+        assert {"name": "scratch", "mountPath": "/tmp"} in container(spec)["volumeMounts"]
+
+
+def test_one_claim_shared_by_input_and_output() -> None:
+    ctx = ctx_of()
+    for spec in pod_specs(ctx):
+        assert [v["persistentVolumeClaim"] for v in spec["volumes"] if "persistentVolumeClaim" in v] == [
+            {"claimName": "media", "readOnly": False}
+        ]
+        env = env_of(spec)
+        assert env["VIDEOJOB_INPUT"] == f"{api.DATA_MOUNT}/in/clip.mp4"
+        assert env["VIDEOJOB_WORKDIR"] == f"{api.DATA_MOUNT}/.videojob/team-a.clip.6f1c2d3e"
+        assert env["VIDEOJOB_JOB_KEY"] == "team-a/clip"
+        assert env["VIDEOJOB_TERMINATION_LOG"] == container(spec)["terminationMessagePath"]
+        assert container(spec)["terminationMessagePolicy"] == "FallbackToLogsOnError"
+        assert "VIDEOJOB_REDIS_URL" not in env
+    assert env_of(build_finalize_pod(ctx)["spec"])["VIDEOJOB_OUTPUT"] == f"{api.DATA_MOUNT}/out/clip.mp4"
+    assert "VIDEOJOB_OUTPUT" not in env_of(build_detect_pod(ctx)["spec"])
+
+
+def test_separate_output_claim_mounts_input_read_only() -> None:
+    ctx = ctx_of(output={"claimName": "results", "path": "done/clip.mp4"}, redisUrl="redis://r:6379/0")
+    spec = build_finalize_pod(ctx)["spec"]
+    claims = {v["name"]: v["persistentVolumeClaim"] for v in spec["volumes"] if "persistentVolumeClaim" in v}
+    assert claims == {
+        "input": {"claimName": "media", "readOnly": True},
+        "output": {"claimName": "results", "readOnly": False},
+    }
+    mounts = {m["name"]: m for m in container(spec)["volumeMounts"]}
+    assert mounts["input"]["readOnly"] is True and mounts["output"]["readOnly"] is False
+    env = env_of(spec)
+    assert env["VIDEOJOB_OUTPUT"] == f"{api.OUTPUT_MOUNT}/done/clip.mp4"
+    assert env["VIDEOJOB_WORKDIR"].startswith(f"{api.OUTPUT_MOUNT}/.videojob/")
+    assert env["VIDEOJOB_REDIS_URL"] == "redis://r:6379/0"
+
+
+def test_config_env_is_the_pipeline_job_config() -> None:
+    from videojob.pipeline.config import JobConfig  # tests may cross the layer the operator may not
+
+    ctx = ctx_of(
+        detector={"kind": "static", "regions": [{"x": 0.1, "y": 0.1, "w": 0.2, "h": 0.3}], "sampleEvery": 3},
+        operation={"kind": "pixelate", "pixelateBlocks": 12},
+        encode={"codec": "hevc", "quality": 30},
+        segmentation={"segments": 4},
+    )
+    config = JobConfig.model_validate_json(env_of(build_detect_pod(ctx)["spec"])["VIDEOJOB_CONFIG"])
+    assert config.detector.kind == "static" and config.detector.sample_every == 3
+    assert config.detector.regions[0].h == pytest.approx(0.3)
+    assert (config.operation.kind, config.operation.pixelate_blocks) == ("pixelate", 12)
+    assert (config.encode.codec, config.encode.quality, config.segmentation.segments) == ("hevc", 30, 4)
+    # No detector given: nothing is detected, like JobConfig's own default.
+    assert (
+        JobConfig.model_validate_json(env_of(build_detect_pod(ctx_of())["spec"])["VIDEOJOB_CONFIG"]).detector.kind
+        == "none"
+    )
+
+
+def test_relative_model_path_is_on_the_input_volume() -> None:
+    ctx = ctx_of(detector={"kind": "yolo", "model": "models/y.pt"})
+    assert json.loads(ctx.config_json())["detector"]["model"] == f"{api.DATA_MOUNT}/models/y.pt"
+    baked = ctx_of(detector={"kind": "yolo", "model": "/opt/models/y.pt"})
+    assert json.loads(baked.config_json())["detector"]["model"] == "/opt/models/y.pt"
+    with pytest.raises(InvalidSpecError, match=r"spec\.detector\.model.*'\.\.'"):
+        ctx_of(detector={"kind": "yolo", "model": "../../etc/y.pt"}).config_json()
+
+
+def test_owner_reference_and_labels() -> None:
+    for manifest in all_manifests(ctx_of()):
+        (ref,) = manifest["metadata"]["ownerReferences"]
+        assert ref == {
+            "apiVersion": "videojob.dev/v1alpha1",
+            "kind": "VideoJob",
+            "name": "clip",
+            "uid": UID,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+        labels = manifest["metadata"]["labels"]
+        assert labels["videojob.dev/job"] == "clip"
+        assert labels["app.kubernetes.io/managed-by"] == "videojob-operator"
+    detect, job, final = all_manifests(ctx_of())
+    assert [m["metadata"]["name"] for m in (detect, job, final)] == ["clip-detect", "clip-segments", "clip-finalize"]
+    assert job["spec"]["template"]["metadata"]["labels"]["videojob.dev/stage"] == "segment"
+    assert final["metadata"]["labels"]["videojob.dev/stage"] == "finalize"
+
+
+def test_long_names_are_truncated_stably_and_uniquely() -> None:
+    a, b = "x" * 100 + "a", "x" * 100 + "b"
+    for stage in ("detect", "segments", "finalize"):
+        assert len(child_name(a, stage)) <= 63
+        assert child_name(a, stage) == child_name(a, stage)
+        assert child_name(a, stage) != child_name(b, stage)
+        assert child_name(a, stage).endswith(f"-{stage}")
+    long = context_from_body(body(name=a), default_image="img:1")
+    for manifest in all_manifests(long):
+        kubernetes_validate.validate(manifest, K8S, strict=True)
+        assert len(manifest["metadata"]["labels"]["videojob.dev/job"]) <= 63
+
+
+@pytest.mark.parametrize(
+    ("field", "spec", "message"),
+    [
+        ("spec.input.path", {"input": {"claimName": "media", "path": "/etc/passwd"}}, "absolute"),
+        ("spec.input.path", {"input": {"claimName": "media", "path": "a/../../x.mp4"}}, r"'\.\.'"),
+        ("spec.output.path", {"output": {"path": "../x.mp4"}}, r"'\.\.'"),
+        ("spec.output.path", {"output": {"path": "./in/../in/clip.mp4"}}, r"'\.\.'"),
+        ("spec.output.path", {"output": {"path": "in//clip.mp4"}}, "input itself"),
+        ("spec.resources.gpusPerPod", {"resources": {"gpusPerPod": -1}}, "greater than or equal"),
+    ],
+)
+def test_invalid_specs_are_refused_with_the_field(field: str, spec: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidSpecError, match=message) as info:
+        ctx_of(**spec)
+    assert str(info.value).startswith(field.replace("gpusPerPod", "gpus_per_pod")) or field in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_worker_image_default_and_override() -> None:
+    assert container(build_detect_pod(ctx_of())["spec"])["image"] == "registry.local/videojob-worker:1"
+    mine = ctx_of(workerImage="mine:2", imagePullPolicy="Always")
+    assert container(build_detect_pod(mine)["spec"])["image"] == "mine:2"
+    assert container(build_detect_pod(mine)["spec"])["imagePullPolicy"] == "Always"
+    with pytest.raises(InvalidSpecError, match="spec.workerImage"):
+        context_from_body(body(), default_image="")

@@ -1,0 +1,122 @@
+"""The CRD is generated from the models, committed, structural, and mirrors the pipeline's JobConfig."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from pydantic import BaseModel
+
+from videojob.operator import crdgen
+from videojob.operator.spec import DetectorSpec, EncodeSpec, OperationSpec, SegmentationSpec, VideoJobSpec
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def crd() -> dict[str, Any]:
+    return yaml.safe_load((REPO / "crds" / "videojob.yaml").read_text())
+
+
+def schema() -> dict[str, Any]:
+    return crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+
+
+def test_committed_crd_files_match_the_models() -> None:
+    assert crdgen.main(["--check"]) == 0, "run: python -m videojob.operator.crdgen --write"
+    chart = REPO / "charts" / "videojob-operator" / "crds" / "videojob.yaml"
+    assert chart.read_bytes() == (REPO / "crds" / "videojob.yaml").read_bytes()
+
+
+def test_check_notices_a_stale_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stale = tmp_path / "videojob.yaml"
+    stale.write_text(crdgen.render().replace("vj", "vjx"))
+    monkeypatch.setattr(crdgen, "TARGETS", [stale])
+    monkeypatch.setattr(crdgen, "REPO", tmp_path)
+    assert crdgen.main(["--check"]) == 1
+    assert crdgen.main(["--write"]) == 0
+    assert crdgen.main(["--check"]) == 0
+
+
+def test_crd_is_a_valid_object() -> None:
+    kubernetes_validate.validate(crd(), "1.35.0", strict=True)
+
+
+def _walk(node: Any, path: str = ""):
+    if isinstance(node, dict):
+        yield path, node
+        for key, value in node.items():
+            yield from _walk(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _walk(value, f"{path}[{i}]")
+
+
+def test_schema_is_structural() -> None:
+    for path, node in _walk(schema()):
+        assert "$ref" not in node and "anyOf" not in node and "title" not in node, path
+        if "properties" in node:
+            assert node.get("type") == "object" and "additionalProperties" not in node, path
+        if node.get("default", 0) is None:
+            pytest.fail(f"null default at {path}")
+
+
+def test_names_columns_and_subresource() -> None:
+    spec = crd()["spec"]
+    assert spec["group"] == "videojob.dev"
+    assert spec["names"]["shortNames"] == ["vj"] and "videojob" in spec["names"]["categories"]
+    (version,) = spec["versions"]
+    assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
+    columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
+    assert columns["Phase"] == ".status.phase"
+    assert columns["Done"] == ".status.segments.succeeded" and columns["Segments"] == ".status.segments.total"
+    assert columns["Progress"] == ".status.progress" and columns["Age"] == ".metadata.creationTimestamp"
+
+
+def test_enums_defaults_minimums_and_rules() -> None:
+    props = schema()["properties"]["spec"]["properties"]
+    assert props["encode"]["properties"]["encoder"]["enum"] == ["auto", "nvenc", "software"]
+    assert props["resources"]["properties"]["gpuResourceName"]["default"] == "nvidia.com/gpu"
+    assert props["maxParallelPods"]["minimum"] == 1
+    assert props["operation"]["properties"]["blurStrength"]["exclusiveMinimum"] is True
+    assert props["detector"]["default"] == {"kind": "none"}
+    rules = [r["rule"] for r in props["input"]["properties"]["path"]["x-kubernetes-validations"]]
+    assert "!self.startsWith('/')" in rules
+    assert {"rule": "self == oldSelf", "message": props["input"]["x-kubernetes-validations"][0]["message"]} in (
+        props["input"]["x-kubernetes-validations"]
+    )
+    status = schema()["properties"]["status"]["properties"]
+    assert status["phase"]["enum"] == ["Pending", "Detecting", "Processing", "Finalizing", "Succeeded", "Failed"]
+    assert set(status["segments"]["properties"]) == {"total", "succeeded", "failed", "active"}
+
+
+@pytest.mark.parametrize(
+    ("mirror", "original"),
+    [
+        (DetectorSpec, "videojob.pipeline.detect.config:DetectorConfig"),
+        (OperationSpec, "videojob.pipeline.config:OperationConfig"),
+        (SegmentationSpec, "videojob.pipeline.config:SegmentationConfig"),
+        (EncodeSpec, "videojob.pipeline.config:EncodeConfig"),
+    ],
+)
+def test_spec_mirrors_pipeline_config(mirror: type[BaseModel], original: str) -> None:
+    import importlib
+
+    module, name = original.split(":")
+    theirs: type[BaseModel] = getattr(importlib.import_module(module), name)
+    assert list(mirror.model_fields) == list(theirs.model_fields), "field names must mirror JobConfig"
+    for field, info in theirs.model_fields.items():
+        mine = mirror.model_fields[field].get_default(call_default_factory=True)
+        default = info.get_default(call_default_factory=True)
+        if isinstance(default, tuple):
+            default = list(default)
+        assert mine == default, f"{name}.{field}: default {default!r} in the pipeline, {mine!r} in the CRD"
+
+
+def test_defaulted_spec_round_trips_into_pipeline_config() -> None:
+    from videojob.pipeline.config import JobConfig
+
+    spec = VideoJobSpec.model_validate({"input": {"claimName": "m", "path": "a.mp4"}, "output": {"path": "b.mp4"}})
+    assert JobConfig.model_validate(spec.pipeline_config()) == JobConfig()
