@@ -7,7 +7,6 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
-
 from videojob.operator import api
 from videojob.operator.builders import (
     InvalidSpecError,
@@ -272,5 +271,5 @@ def test_worker_image_default_and_override() -> None:
     mine = ctx_of(workerImage="mine:2", imagePullPolicy="Always")
     assert container(build_detect_pod(mine)["spec"])["image"] == "mine:2"
     assert container(build_detect_pod(mine)["spec"])["imagePullPolicy"] == "Always"
-    with pytest.raises(InvalidSpecError, match="spec.workerImage"):
+    with pytest.raises(InvalidSpecError, match=r"spec\.workerImage"):
         context_from_body(body(), default_image="")

@@ -9,7 +9,6 @@ import kubernetes_validate
 import pytest
 import yaml
 from pydantic import BaseModel
-
 from videojob.operator import crdgen
 from videojob.operator.spec import DetectorSpec, EncodeSpec, OperationSpec, SegmentationSpec, VideoJobSpec
 

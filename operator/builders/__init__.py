@@ -1,0 +1,16 @@
+"""Pure manifest builders: a VideoJob (as ChildContext) in, plain dicts out. No API calls here."""
+
+from .context import ChildContext, InvalidSpecError, context_from_body, relative_path
+from .stages import build_detect_pod, build_finalize_pod, build_segment_job, detect_gpus, finalize_gpus
+
+__all__ = [
+    "ChildContext",
+    "InvalidSpecError",
+    "build_detect_pod",
+    "build_finalize_pod",
+    "build_segment_job",
+    "context_from_body",
+    "detect_gpus",
+    "finalize_gpus",
+    "relative_path",
+]

@@ -1,0 +1,125 @@
+"""ChildContext: a VideoJob resolved into what every child manifest needs (paths, image, owner)."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from .. import api
+from ..naming import workdir_name
+from ..spec import VideoJobSpec
+
+
+class InvalidSpecError(ValueError):
+    """The VideoJob cannot run as written; str(e) is one line naming the field."""
+
+
+def relative_path(value: str, field: str) -> str:
+    """`value` normalised; refuses what would leave the volume (as the CRD's CEL rule does)."""
+    if not value or value.startswith("/"):
+        raise InvalidSpecError(
+            f"{field}: {value!r} must be a path relative to the volume, not an absolute path"
+        )
+    if ".." in value.split("/"):
+        raise InvalidSpecError(f"{field}: {value!r} must not contain '..': it would escape the volume")
+    normal = posixpath.normpath(value)
+    if normal in (".", "") or normal.startswith(".."):
+        raise InvalidSpecError(f"{field}: {value!r} does not name a file inside the volume")
+    return normal
+
+
+@dataclass(frozen=True)
+class Volume:
+    name: str
+    claim: str
+    mount: str
+    read_only: bool
+
+
+@dataclass(frozen=True)
+class ChildContext:
+    name: str
+    namespace: str
+    uid: str
+    spec: VideoJobSpec
+    image: str
+    redis_url: str | None
+    volumes: tuple[Volume, ...]
+    input_path: str
+    output_path: str
+    workdir: str
+
+    @property
+    def job_key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def owner_reference(self) -> dict[str, Any]:
+        return {
+            "apiVersion": api.API_VERSION,
+            "kind": api.KIND,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+    def config_json(self) -> str:
+        config = self.spec.pipeline_config()
+        detector = config["detector"]
+        # Relative model/template paths live on the input volume; absolute ones are inside the worker image.
+        for key in ("model", "template"):
+            if detector.get(key) and not detector[key].startswith("/"):
+                detector[key] = posixpath.join(
+                    self.volumes[0].mount, relative_path(detector[key], f"spec.detector.{key}")
+                )
+        return json.dumps(config, separators=(",", ":"), sort_keys=True)
+
+
+def context_from_body(
+    body: Mapping[str, Any], *, default_image: str, default_redis_url: str | None = None
+) -> ChildContext:
+    meta = body["metadata"]
+    try:
+        spec = VideoJobSpec.model_validate(body.get("spec") or {})
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidSpecError(f"spec.{where}: {first['msg']}") from None
+    in_path = relative_path(spec.input.path, "spec.input.path")
+    out_path = relative_path(spec.output.path, "spec.output.path")
+    out_claim = spec.output.claim_name or spec.input.claim_name
+    if out_claim == spec.input.claim_name:
+        if in_path == out_path:
+            raise InvalidSpecError(f"spec.output.path: {out_path!r} is the input itself; choose another file")
+        volumes: tuple[Volume, ...] = (Volume("data", out_claim, api.DATA_MOUNT, False),)
+        in_mount = out_mount = api.DATA_MOUNT
+    else:
+        volumes = (
+            Volume("input", spec.input.claim_name, api.INPUT_MOUNT, True),
+            Volume("output", out_claim, api.OUTPUT_MOUNT, False),
+        )
+        in_mount, out_mount = api.INPUT_MOUNT, api.OUTPUT_MOUNT
+    image = spec.worker_image or default_image
+    if not image:
+        raise InvalidSpecError(
+            "spec.workerImage: not set, and the operator has no VIDEOJOB_WORKER_IMAGE default"
+        )
+    return ChildContext(
+        name=meta["name"],
+        namespace=meta["namespace"],
+        uid=meta["uid"],
+        spec=spec,
+        image=image,
+        redis_url=spec.redis_url or default_redis_url,
+        volumes=volumes,
+        input_path=posixpath.join(in_mount, in_path),
+        output_path=posixpath.join(out_mount, out_path),
+        workdir=posixpath.join(
+            out_mount, ".videojob", workdir_name(meta["namespace"], meta["name"], meta["uid"])
+        ),
+    )

@@ -1,0 +1,115 @@
+"""The pod template every stage shares: a `worker` container, restricted security, claims, /tmp scratch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import api
+from ..naming import labels
+from .context import ChildContext
+
+RUN_AS = 10001
+SCRATCH_LIMIT = "4Gi"
+
+
+def security_context() -> dict[str, Any]:
+    """Container side of the `restricted` Pod Security Standard, plus a read-only root filesystem."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def pod_security_context() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "fsGroup": RUN_AS,  # the claims must be writable by the worker's group
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _env(ctx: ChildContext, extra: dict[str, str], gpus: int) -> list[dict[str, Any]]:
+    values = {
+        "VIDEOJOB_INPUT": ctx.input_path,
+        "VIDEOJOB_WORKDIR": ctx.workdir,
+        "VIDEOJOB_CONFIG": ctx.config_json(),
+        "VIDEOJOB_TERMINATION_LOG": api.TERMINATION_LOG,
+        "VIDEOJOB_JOB_KEY": ctx.job_key,
+        **extra,
+        # Read-only root: every cache goes to the scratch emptyDir; models are never downloaded.
+        "HOME": api.SCRATCH_MOUNT,
+        "YOLO_CONFIG_DIR": f"{api.SCRATCH_MOUNT}/ultralytics",
+        "YOLO_OFFLINE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    if ctx.redis_url:
+        values["VIDEOJOB_REDIS_URL"] = ctx.redis_url
+    if gpus:
+        # NVENC/NVDEC need the `video` driver capability, which the NVIDIA runtime leaves out by default.
+        values["NVIDIA_DRIVER_CAPABILITIES"] = "compute,utility,video"
+    return [{"name": k, "value": v} for k, v in values.items()]
+
+
+def _resources(ctx: ChildContext, gpus: int) -> dict[str, Any]:
+    res = ctx.spec.resources
+    requests: dict[str, Any] = {"cpu": res.cpu, "memory": res.memory}
+    limits: dict[str, Any] = {"memory": res.memory}
+    if gpus:
+        # Extended resources must be requested and limited alike; MIG slices are just other resource names.
+        requests[res.gpu_resource_name] = str(gpus)
+        limits[res.gpu_resource_name] = str(gpus)
+    return {"requests": requests, "limits": limits}
+
+
+def pod_template(
+    ctx: ChildContext,
+    stage: str,
+    *,
+    env: dict[str, str] | None = None,
+    gpus: int = 0,
+    template_labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """metadata + spec of a worker pod for `stage` (detect|segments|finalize)."""
+    spec = ctx.spec
+    command_stage = {"segments": "segment"}.get(stage, stage)
+    mounts = [{"name": v.name, "mountPath": v.mount, "readOnly": v.read_only} for v in ctx.volumes]
+    mounts.append({"name": "scratch", "mountPath": api.SCRATCH_MOUNT})
+    volumes: list[dict[str, Any]] = [
+        {"name": v.name, "persistentVolumeClaim": {"claimName": v.claim, "readOnly": v.read_only}}
+        for v in ctx.volumes
+    ]
+    volumes.append({"name": "scratch", "emptyDir": {"sizeLimit": SCRATCH_LIMIT}})
+    container = {
+        "name": api.WORKER_CONTAINER,
+        "image": ctx.image,
+        "imagePullPolicy": spec.image_pull_policy,
+        "command": ["python", "-m", "videojob.worker", command_stage],
+        "env": _env(ctx, env or {}, gpus),
+        "resources": _resources(ctx, gpus),
+        "volumeMounts": mounts,
+        "securityContext": security_context(),
+        "terminationMessagePath": api.TERMINATION_LOG,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,  # workers never talk to the API server
+        "enableServiceLinks": False,
+        "securityContext": pod_security_context(),
+        "containers": [container],
+        "volumes": volumes,
+    }
+    optional = {
+        "nodeSelector": spec.node_selector,
+        "tolerations": spec.tolerations,
+        "affinity": spec.affinity,
+        "priorityClassName": spec.priority_class_name,
+        "runtimeClassName": spec.runtime_class_name,
+    }
+    pod_spec.update({k: v for k, v in optional.items() if v})
+    return {"metadata": {"labels": template_labels or labels(ctx.name, stage)}, "spec": pod_spec}

@@ -1,0 +1,223 @@
+"""VideoJob spec models: the single source of the CRD schema (crdgen.py) and of what the builders read.
+
+Field names mirror videojob.pipeline.config.JobConfig in camelCase (the operator must not import the pipeline;
+tests/operator/test_spec.py checks the mirror field by field, defaults included).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+# A path inside a volume: relative, no `..`. Checked by the API server (CEL) and again by the builders.
+_RELATIVE_PATH_RULES = [
+    {
+        "rule": "!self.startsWith('/')",
+        "message": "must be a path relative to the volume, not an absolute path",
+    },
+    {
+        "rule": "!self.matches('(^|/)[.][.](/|$)')",
+        "message": "must not contain '..': it would escape the volume",
+    },
+]
+_IMMUTABLE = {
+    "rule": "self == oldSelf",
+    "message": "is immutable once the VideoJob exists; create a new VideoJob",
+}
+_CLAIM_NAME = r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$"  # a DNS subdomain
+# Extended resource names: nvidia.com/gpu, nvidia.com/mig-1g.10gb, amd.com/gpu ...
+_RESOURCE_NAME = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+_QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
+
+
+def _extra(**kw: Any) -> dict[str, Any]:
+    return {"json_schema_extra": kw}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
+class VolumePath(_Model):
+    claim_name: str = Field(max_length=253, pattern=_CLAIM_NAME)
+    path: str = Field(
+        min_length=1, max_length=1024, **_extra(**{"x-kubernetes-validations": _RELATIVE_PATH_RULES})
+    )
+
+
+class OutputPath(_Model):
+    # Defaults to the input's claim (resolved by the builders: a CRD default cannot refer to another field).
+    claim_name: str | None = Field(default=None, max_length=253, pattern=_CLAIM_NAME)
+    path: str = Field(
+        min_length=1, max_length=1024, **_extra(**{"x-kubernetes-validations": _RELATIVE_PATH_RULES})
+    )
+
+
+class NormRegion(_Model):
+    x: float = Field(ge=0.0, le=1.0)
+    y: float = Field(ge=0.0, le=1.0)
+    w: float = Field(gt=0.0, le=1.0)
+    h: float = Field(gt=0.0, le=1.0)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.x + self.w <= 1.000000001 && self.y + self.h <= 1.000000001",
+                    "message": "region extends past the frame: x+w and y+h must be <= 1",
+                },
+            ]
+        }
+    )
+
+
+class DetectorSpec(_Model):
+    kind: Literal["yolo", "template", "static", "none"] = "static"
+    model: str | None = Field(
+        default=None, max_length=1024
+    )  # relative: on the input volume; absolute: in the image
+    classes: list[int] = Field(default_factory=lambda: [0], max_length=128, **_extra(default=[0]))
+    confidence: float = Field(default=0.25, ge=0.0, le=1.0)
+    iou: float = Field(default=0.5, ge=0.0, le=1.0)
+    imgsz: int = Field(default=640, ge=32, le=4096)
+    batch: int = Field(default=8, ge=1, le=256)
+    device: str = Field(default="auto", max_length=32)
+    template: str | None = Field(default=None, max_length=1024)
+    template_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    regions: list[NormRegion] = Field(default_factory=list, max_length=64, **_extra(default=[]))
+    sample_every: int = Field(default=5, ge=1, le=1000)
+    hold_frames: int = Field(default=10, ge=0, le=10000)
+    padding: float = Field(default=0.1, ge=0.0, le=2.0)
+    dense: bool = False
+    context_frames: int = Field(default=8, ge=0, le=1000)
+    track: bool = True
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.kind != 'static' || size(self.regions) > 0",
+                    "message": "detector 'static' needs at least one region (x, y, w, h in 0..1)",
+                },
+                {
+                    "rule": "self.kind != 'yolo' || has(self.model)",
+                    "message": "detector 'yolo' needs model: a local weights path (never downloaded)",
+                },
+                {
+                    "rule": "self.kind != 'template' || has(self.template)",
+                    "message": "detector 'template' needs template: an image path",
+                },
+            ]
+        }
+    )
+
+
+class OperationSpec(_Model):
+    kind: Literal["blur", "pixelate", "fill", "inpaint", "none"] = "blur"
+    blur_strength: float = Field(default=0.5, gt=0.0, le=2.0)
+    pixelate_blocks: int = Field(default=8, ge=1, le=256)
+    fill_color: list[int] = Field(
+        default_factory=lambda: [0, 0, 0],
+        min_length=3,
+        max_length=3,
+        **_extra(default=[0, 0, 0], items={"type": "integer", "minimum": 0, "maximum": 255}),
+    )
+    inpaint_method: Literal["telea", "ns"] = "telea"
+    inpaint_radius: int = Field(default=5, ge=1, le=100)
+    device: Literal["auto", "cpu", "cuda"] = "cpu"
+    torchscript: str | None = Field(default=None, max_length=1024)
+
+
+class SegmentationSpec(_Model):
+    segments: int | None = Field(default=None, ge=1, le=10000)  # unset = decided by the plan
+    min_segments: int = Field(default=1, ge=1, le=10000)
+    max_segments: int = Field(default=64, ge=1, le=10000)
+    min_frames_per_segment: int = Field(default=24, ge=1)
+    target_seconds_per_segment: float = Field(default=60.0, gt=0)
+    scene_snap_window: int = Field(default=12, ge=0)
+    scene_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.minSegments <= self.maxSegments",
+                    "message": "minSegments must be <= maxSegments",
+                },
+            ]
+        }
+    )
+
+
+class EncodeSpec(_Model):
+    codec: Literal["h264", "hevc"] = "h264"
+    encoder: Literal["auto", "nvenc", "software"] = "auto"
+    quality: int = Field(default=18, ge=0, le=51)
+    preset: str = Field(default="veryfast", max_length=32)
+    stage: Literal["segment", "finalize"] = "segment"
+    threads: int = Field(default=0, ge=0, le=64)
+
+
+class ResourcesSpec(_Model):
+    gpu_resource_name: str = Field(default="nvidia.com/gpu", max_length=253, pattern=_RESOURCE_NAME)
+    gpus_per_pod: int = Field(default=1, ge=0, le=16)  # 0 runs on CPU (software encoding)
+    cpu: str = Field(default="2", max_length=32, pattern=_QUANTITY)
+    memory: str = Field(default="4Gi", max_length=32, pattern=_QUANTITY)
+
+
+_FREE_FORM = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+
+
+class VideoJobSpec(_Model):
+    input: VolumePath = Field(**_extra(**{"x-kubernetes-validations": [_IMMUTABLE]}))
+    output: OutputPath = Field(**_extra(**{"x-kubernetes-validations": [_IMMUTABLE]}))
+    # No detector given: no regions (like JobConfig); `detector: {}` gets the field defaults (static).
+    detector: DetectorSpec = Field(
+        default_factory=lambda: DetectorSpec(kind="none"),
+        **_extra(default={"kind": "none"}, **{"x-kubernetes-validations": [_IMMUTABLE]}),
+    )
+    operation: OperationSpec = Field(
+        default_factory=OperationSpec, **_extra(default={}, **{"x-kubernetes-validations": [_IMMUTABLE]})
+    )
+    segmentation: SegmentationSpec = Field(
+        default_factory=SegmentationSpec, **_extra(default={}, **{"x-kubernetes-validations": [_IMMUTABLE]})
+    )
+    encode: EncodeSpec = Field(
+        default_factory=EncodeSpec, **_extra(default={}, **{"x-kubernetes-validations": [_IMMUTABLE]})
+    )
+    resources: ResourcesSpec = Field(
+        default_factory=ResourcesSpec, **_extra(default={}, **{"x-kubernetes-validations": [_IMMUTABLE]})
+    )
+    # Unset: the operator's VIDEOJOB_WORKER_IMAGE.
+    worker_image: str | None = Field(default=None, max_length=512)
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    node_selector: dict[str, str] | None = Field(default=None, **_extra(maxProperties=64))
+    tolerations: list[dict[str, Any]] | None = Field(default=None, max_length=64, **_extra(items=_FREE_FORM))
+    affinity: dict[str, Any] | None = Field(default=None, **_extra(**_FREE_FORM))
+    priority_class_name: str | None = Field(default=None, max_length=253)
+    runtime_class_name: str | None = Field(default=None, max_length=253)
+    max_parallel_pods: int = Field(default=8, ge=1, le=10000)
+    retries_per_segment: int = Field(default=3, ge=0, le=100)
+    suspend: bool = False
+    ttl_seconds_after_finished: int | None = Field(default=None, ge=0)
+    # Unset: the operator's VIDEOJOB_REDIS_URL (progress is optional; the job never depends on Redis).
+    redis_url: str | None = Field(default=None, max_length=1024, pattern=r"^rediss?://")
+
+    def pipeline_config(self) -> dict[str, Any]:
+        """The worker's VIDEOJOB_CONFIG: JobConfig's snake_case field names, unset optionals left out."""
+        return {
+            "detector": self.detector.model_dump(exclude_none=True),
+            "operation": self.operation.model_dump(exclude_none=True),
+            "segmentation": self.segmentation.model_dump(exclude_none=True),
+            "encode": self.encode.model_dump(exclude_none=True),
+        }
+
+
+# Fields whose change after creation the API server refuses (see the CEL rules above). The rest only affects
+# children not yet created, except `suspend` (mirrored onto the Indexed Job) and `ttlSecondsAfterFinished`.
+IMMUTABLE_FIELDS = ["input", "output", "detector", "operation", "segmentation", "encode", "resources"]
