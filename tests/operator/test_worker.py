@@ -1,0 +1,111 @@
+"""The worker entrypoint, run as the pods run it (a subprocess, env only), on a real generated clip."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support.media import make_clip
+from videojob.pipeline.probe import probe
+
+
+def run_worker(stage: str, env: dict[str, str], tmp_path: Path) -> tuple[int, dict, str]:
+    log = tmp_path / f"termination-{stage}-{env.get('JOB_COMPLETION_INDEX', '')}"
+    full = {k: v for k, v in os.environ.items() if not k.startswith("VIDEOJOB_")}
+    full.update(env, VIDEOJOB_TERMINATION_LOG=str(log), PYTHONSAFEPATH="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "videojob.worker", stage], env=full, capture_output=True, text=True, timeout=120
+    )
+    text = log.read_text()
+    assert text.endswith("\n") and text.count("\n") == 1, "one line of JSON"
+    assert len(text.encode()) <= 4097
+    return proc.returncode, json.loads(text), proc.stderr
+
+
+@pytest.fixture
+def job(tmp_path: Path) -> dict[str, str]:
+    clip = make_clip(tmp_path / "in.mp4", 160, 120, frames=48, fps=24)
+    config = {
+        "detector": {"kind": "static", "regions": [{"x": 0.1, "y": 0.1, "w": 0.3, "h": 0.3}]},
+        "segmentation": {"segments": 3, "min_frames_per_segment": 4},
+        "encode": {"encoder": "software"},
+    }
+    return {
+        "VIDEOJOB_INPUT": str(clip),
+        "VIDEOJOB_WORKDIR": str(tmp_path / "work"),
+        "VIDEOJOB_CONFIG": json.dumps(config),
+        "VIDEOJOB_JOB_KEY": "ns/clip",
+    }
+
+
+def test_three_stages_produce_the_output(job: dict[str, str], tmp_path: Path) -> None:
+    rc, detect, _ = run_worker("detect", job, tmp_path)
+    assert rc == 0, detect
+    assert detect["segments"] == 3 and detect["frames"] == 48
+    assert (detect["width"], detect["height"]) == (160, 120) and detect["fps"] == pytest.approx(24)
+    assert detect["regions"] > 0
+    frames = 0
+    for index in range(3):
+        rc, seg, err = run_worker("segment", {**job, "JOB_COMPLETION_INDEX": str(index)}, tmp_path)
+        assert rc == 0, err
+        assert seg["index"] == index and seg["skipped"] is False
+        frames += seg["frames"]
+    assert frames == 48
+    # A re-run of a finished index (a retried pod) skips the work.
+    rc, again, _ = run_worker("segment", {**job, "JOB_COMPLETION_INDEX": "1"}, tmp_path)
+    assert rc == 0 and again["skipped"] is True
+    out = tmp_path / "out" / "result.mp4"
+    out.parent.mkdir()
+    rc, final, err = run_worker("finalize", {**job, "VIDEOJOB_OUTPUT": str(out)}, tmp_path)
+    assert rc == 0, err
+    assert final["frames"] == 48 and final["bytes"] == out.stat().st_size
+    info = probe(out)
+    assert info.frames == 48 and len(info.audio) == 1
+
+
+def test_corrupt_input_is_bad_input_exit_2(job: dict[str, str], tmp_path: Path) -> None:
+    Path(job["VIDEOJOB_INPUT"]).write_bytes(b"this is not a video" * 100)
+    rc, message, err = run_worker("detect", job, tmp_path)
+    assert rc == 2
+    assert message["kind"] == "bad-input" and message["error"]
+    assert "\n" not in message["error"]
+    assert "Traceback" not in err
+
+
+def test_segment_index_outside_the_plan_is_bad_input(job: dict[str, str], tmp_path: Path) -> None:
+    assert run_worker("detect", job, tmp_path)[0] == 0
+    rc, message, _ = run_worker("segment", {**job, "JOB_COMPLETION_INDEX": "7"}, tmp_path)
+    assert rc == 2 and "7" in message["error"]
+
+
+def test_missing_environment_is_bad_input(job: dict[str, str], tmp_path: Path) -> None:
+    env = dict(job)
+    del env["VIDEOJOB_WORKDIR"]
+    rc, message, _ = run_worker("detect", env, tmp_path)
+    assert rc == 2 and "VIDEOJOB_WORKDIR" in message["error"]
+    rc, message, _ = run_worker("segment", job, tmp_path)
+    assert rc == 2 and "JOB_COMPLETION_INDEX" in message["error"]
+
+
+def test_invalid_config_names_the_field(job: dict[str, str], tmp_path: Path) -> None:
+    rc, message, _ = run_worker("detect", {**job, "VIDEOJOB_CONFIG": '{"encode": {"quality": 99}}'}, tmp_path)
+    assert rc == 2 and "encode.quality" in message["error"]
+
+
+def test_unexpected_failure_is_retryable_exit_1(job: dict[str, str], tmp_path: Path) -> None:
+    # Segment without a plan on the volume: not bad input by contract (the plan may appear), an internal fault.
+    rc, message, _ = run_worker("segment", {**job, "JOB_COMPLETION_INDEX": "0"}, tmp_path)
+    assert rc not in (0, 2)
+    assert message["kind"] in ("internal", "transient")
+
+
+def test_long_errors_are_cut_to_the_kubelet_limit() -> None:
+    from videojob.worker import termination
+
+    text = termination.encode({"error": "x" * 10000, "kind": "internal"})
+    assert len(text.encode()) <= termination.LIMIT
+    assert json.loads(text)["error"].endswith("...")
