@@ -33,7 +33,7 @@ class SegmentationConfig(BaseModel):
     min_frames_per_segment: int = Field(default=24, ge=1)
     target_seconds_per_segment: float = Field(default=60.0, gt=0)
     scene_snap_window: int = Field(default=12, ge=0)  # frames either side of a cut point
-    scene_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
+    scene_threshold: float = Field(default=0.05, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _ordered(self) -> SegmentationConfig:

@@ -108,6 +108,15 @@ def probe(path: Path | str) -> ProbeInfo:
         rotation = _rotation(container, video)
         time_base = video.time_base
         rate = video.average_rate or video.guessed_rate or video.base_rate
+        # Read everything from the stream while the container is open: after close it points at freed memory.
+        facts = {
+            "container": container.format.name,
+            "video_index": video.index,
+            "codec": ctx.name,
+            "width": ctx.width,
+            "height": ctx.height,
+            "pix_fmt": ctx.format.name if ctx.format else None,
+        }
     assert time_base is not None
     entries.sort()
     pts = [p for p, _ in entries]
@@ -124,12 +133,7 @@ def probe(path: Path | str) -> ProbeInfo:
     return ProbeInfo(
         path=str(path),
         size=path.stat().st_size,
-        container=container.format.name,
-        video_index=video.index,
-        codec=ctx.name,
-        width=ctx.width,
-        height=ctx.height,
-        pix_fmt=ctx.format.name if ctx.format else None,
+        **facts,
         time_base=(time_base.numerator, time_base.denominator),
         fps=round(fps, 6),
         rate=(rate.numerator, rate.denominator),

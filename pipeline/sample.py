@@ -17,7 +17,7 @@ def make_sample(path: Path | str, width: int = 640, height: int = 360, seconds: 
     path = Path(path)
     frames = int(seconds * fps)
     rng = np.random.default_rng(7)
-    background = [rng.integers(40, 200, size=(height // 8, width // 8, 3), dtype=np.uint8) for _ in range(2)]
+    background = [rng.integers(40, 200, size=(-(-height // 8), -(-width // 8), 3), dtype=np.uint8) for _ in range(2)]
     yy, xx = np.mgrid[0:height, 0:width]
     lx, ly, lw, lh = (int(v * s) for v, s in zip(LOGO_REGION, (width, height, width, height), strict=True))
     with atomic_path(path) as tmp, av.open(str(tmp), "w") as out:

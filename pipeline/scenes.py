@@ -13,9 +13,18 @@ def thumbnail(frame_bgr: np.ndarray) -> np.ndarray:
     return cv2.resize(gray, THUMB, interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
-def scene_cuts(scores: list[float], threshold: float) -> list[int]:
-    """Frame indexes that start a new scene: score[i] compares frame i with frame i-1 (score[0] is 0)."""
-    return [i for i, s in enumerate(scores) if i > 0 and s >= threshold]
+def scene_cuts(scores: list[float], threshold: float, window: int = 10, ratio: float = 4.0) -> list[int]:
+    """Frame indexes that start a new scene: score[i] compares frame i with frame i-1 (score[0] is 0).
+
+    A cut needs an absolute jump and a jump well above the recent motion, so fast pans are not cuts.
+    """
+    cuts = []
+    for i in range(1, len(scores)):
+        recent = scores[max(1, i - window) : i]
+        baseline = float(np.median(recent)) if recent else 0.0
+        if scores[i] >= threshold and scores[i] >= ratio * baseline:
+            cuts.append(i)
+    return cuts
 
 
 def score(prev: np.ndarray | None, cur: np.ndarray) -> float:

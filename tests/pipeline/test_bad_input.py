@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from support.cases import blur_config
 from support.media import audio_span, decode, make_audio_only, make_clip
-
 from videojob.pipeline.errors import BadInputError
 from videojob.pipeline.probe import probe
 from videojob.pipeline.runner import run_local
@@ -63,7 +62,9 @@ def test_audio_only(tmp_path: Path) -> None:
 
 
 def test_odd_width_and_height(tmp_path: Path) -> None:
-    src = make_clip(tmp_path / "odd.mkv", width=161, height=121, frames=10, codec="ffv1", pix_fmt="yuv444p", audio=False)
+    src = make_clip(
+        tmp_path / "odd.mkv", width=161, height=121, frames=10, codec="ffv1", pix_fmt="yuv444p", audio=False
+    )
     assert_rejected(src, tmp_path / "out.mp4", "161x121", "even")
 
 
