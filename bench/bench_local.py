@@ -57,7 +57,9 @@ def make_clip(path: Path, seconds: float) -> int:
         for start in range(0, total, 1024):
             n = min(1024, total - start)
             t = np.arange(start, start + n) / 48000
-            af = av.AudioFrame.from_ndarray((0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None], "fltp", "mono")
+            af = av.AudioFrame.from_ndarray(
+                (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None], "fltp", "mono"
+            )
             af.sample_rate, af.pts = 48000, start
             for p in a.encode(af):
                 out.mux(p)
@@ -74,29 +76,72 @@ def ffmpeg_cmd(src: Path, dst: Path, preset: str, crf: int) -> list[str]:
         f"[0:v]split[a][b];[b]crop={RW}:{RH}:{RX}:{RY},boxblur=luma_radius={r}:luma_power=2:"
         f"chroma_radius={r // 2}:chroma_power=2[blur];[a][blur]overlay={RX}:{RY}[out]"
     )
-    return ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(src), "-filter_complex", graph,
-            "-map", "[out]", "-map", "0:a", "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
-            "-pix_fmt", "yuv420p", "-c:a", "copy", str(dst)]
+    return [
+        "ffmpeg",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        "-i",
+        str(src),
+        "-filter_complex",
+        graph,
+        "-map",
+        "[out]",
+        "-map",
+        "0:a",
+        "-c:v",
+        "libx264",
+        "-preset",
+        preset,
+        "-crf",
+        str(crf),
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "copy",
+        str(dst),
+    ]
 
 
 def videojob_cmd(src: Path, dst: Path, workers: int, preset: str, crf: int) -> list[str]:
     exe = Path(sys.executable).with_name("videojob")
     region = ",".join(str(v) for v in REGION)
-    return [str(exe), "run", str(src), "-o", str(dst), "--op", "blur", "--region", region, "--padding", "0",
-            "--workers", str(workers), "--segments", str(workers), "--encoder", "software", "--codec", "h264",
-            "--preset", preset, "--quality", str(crf)]
+    return [
+        str(exe),
+        "run",
+        str(src),
+        "-o",
+        str(dst),
+        "--op",
+        "blur",
+        "--region",
+        region,
+        "--padding",
+        "0",
+        "--workers",
+        str(workers),
+        "--segments",
+        str(workers),
+        "--encoder",
+        "software",
+        "--codec",
+        "h264",
+        "--preset",
+        preset,
+        "--quality",
+        str(crf),
+    ]
 
 
-def timed(cmd: list[str], dst: Path, repeat: int) -> tuple[float, list[float]]:
-    runs = []
-    for _ in range(repeat):
-        dst.unlink(missing_ok=True)
-        started = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        runs.append(time.perf_counter() - started)
-        if proc.returncode != 0 or not dst.is_file():
-            raise SystemExit(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
-    return min(runs), [round(r, 3) for r in runs]
+def timed(cmd: list[str], dst: Path) -> float:
+    dst.unlink(missing_ok=True)
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0 or not dst.is_file():
+        raise SystemExit(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    return round(seconds, 3)
 
 
 def frame_count(path: Path) -> int:
@@ -130,12 +175,16 @@ def main() -> None:
         runs: dict[str, list[float]] = {k: [] for k in variants}
         for _ in range(args.repeat):
             for name, (cmd, dst) in variants.items():
-                runs[name].extend(timed(cmd, dst, 1)[1])
+                runs[name].append(timed(cmd, dst))
         for name, (_, dst) in variants.items():
             best = min(runs[name])
             out_frames = frame_count(dst)
-            results[name] = {"seconds": round(best, 3), "runs": runs[name], "fps": round(frames / best, 2),
-                             "frames_out": out_frames}
+            results[name] = {
+                "seconds": round(best, 3),
+                "runs": runs[name],
+                "fps": round(frames / best, 2),
+                "frames_out": out_frames,
+            }
         one, two, ff = (results[k]["fps"] for k in ("videojob_1_worker", "videojob_2_workers", "ffmpeg"))
         report = {
             "clip": {"width": WIDTH, "height": HEIGHT, "fps": FPS, "frames": frames, "audio": "aac"},
