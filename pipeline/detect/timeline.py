@@ -29,28 +29,42 @@ class _Params(BaseModel):
     padding: float
 
 
-def assign_tracks(samples: Mapping[int, list[Box]]) -> dict[int, list[Box]]:
-    """Give every box a track id: keep the detector's, else match greedily by IoU to the previous sample."""
+def _match_score(box: Box, last: Box) -> float:
+    """Higher is a better match; 0 means no match. Overlap first, then nearby centres (objects move between samples)."""
+    overlap = iou(box, last)
+    if overlap >= MATCH_IOU:
+        return 1.0 + overlap
+    reach = 2.0 * max(last.width, last.height, 1)
+    dx = (box.x0 + box.x1 - last.x0 - last.x1) / 2
+    dy = (box.y0 + box.y1 - last.y0 - last.y1) / 2
+    distance = (dx * dx + dy * dy) ** 0.5
+    return max(0.0, 1.0 - distance / reach) if distance < reach else 0.0
+
+
+def assign_tracks(samples: Mapping[int, list[Box]], max_gap: int | None = None) -> dict[int, list[Box]]:
+    """Give every box a track id: keep the detector's, else match greedily to tracks seen within max_gap frames."""
     next_id = 1 + max((b.track_id for boxes in samples.values() for b in boxes if b.track_id is not None), default=0)
-    previous: list[Box] = []
+    active: dict[int, tuple[int, Box]] = {}  # track id -> (last frame, last box)
     out: dict[int, list[Box]] = {}
     for frame in sorted(samples):
+        if max_gap is not None:
+            active = {t: (f, b) for t, (f, b) in active.items() if frame - f <= max_gap}
         current: list[Box] = []
         taken: set[int] = set()
         for box in sorted(samples[frame], key=lambda b: -b.score):
             if box.track_id is None:
-                candidates = [(iou(box, p), p.track_id) for p in previous if p.track_id not in taken]
-                best = max(candidates, default=(0.0, None), key=lambda c: c[0])
-                if best[0] >= MATCH_IOU and best[1] is not None:
-                    box = box.model_copy(update={"track_id": best[1]})
+                scored = [(_match_score(box, last), tid) for tid, (_, last) in active.items() if tid not in taken]
+                best_score, best_id = max(scored, default=(0.0, -1))
+                if best_score > 0:
+                    box = box.model_copy(update={"track_id": best_id})
                 else:
                     box = box.model_copy(update={"track_id": next_id})
                     next_id += 1
             assert box.track_id is not None
             taken.add(box.track_id)
+            active[box.track_id] = (frame, box)
             current.append(box)
         out[frame] = current
-        previous = current
     return out
 
 
@@ -135,7 +149,7 @@ def build_timeline(
     # A track seen again after one missed sample is still interpolated, not dropped and re-held.
     max_gap = 2 * step + 2 * cfg.hold_frames
     tracks: dict[int, list[tuple[int, Box]]] = {}
-    for frame, boxes in assign_tracks(samples).items():
+    for frame, boxes in assign_tracks(samples, max_gap).items():
         for box in boxes:
             assert box.track_id is not None
             tracks.setdefault(box.track_id, []).append((frame, box))

@@ -1,0 +1,54 @@
+"""Template matching finds a pasted logo where it is and nowhere else; static regions map to pixels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from support.media import frame_image
+from videojob.pipeline.detect import DetectorConfig, NormRegion, make_detector
+from videojob.pipeline.errors import BadInputError
+
+
+def logo() -> np.ndarray:
+    img = np.full((24, 40, 3), 255, np.uint8)
+    cv2.putText(img, "TV", (4, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 200), 2)
+    img[:, :3] = (30, 200, 30)
+    return img
+
+
+def test_template_found_within_two_pixels_and_not_where_absent(tmp_path: Path) -> None:
+    path = tmp_path / "logo.png"
+    cv2.imwrite(str(path), logo())
+    detector = make_detector(DetectorConfig(kind="template", template=str(path), template_threshold=0.8))
+    frames = []
+    for i, (x, y) in enumerate([(200, 10), (17, 150), (None, None)]):
+        f = frame_image(i, 320, 240)[..., ::-1].copy()
+        if x is not None:
+            f[y : y + 24, x : x + 40] = logo()
+        frames.append(f)
+    found = detector.detect(frames)
+    assert len(found[0]) == 1 and abs(found[0][0].x0 - 200) <= 2 and abs(found[0][0].y0 - 10) <= 2
+    assert len(found[1]) == 1 and abs(found[1][0].x0 - 17) <= 2 and abs(found[1][0].y0 - 150) <= 2
+    assert found[2] == []
+
+
+def test_template_must_be_a_readable_image(tmp_path: Path) -> None:
+    bad = tmp_path / "logo.png"
+    bad.write_text("nope")
+    with pytest.raises(BadInputError, match="not an image"):
+        make_detector(DetectorConfig(kind="template", template=str(bad)))
+
+
+def test_static_regions_in_pixels() -> None:
+    detector = make_detector(DetectorConfig(kind="static", regions=[NormRegion(x=0.5, y=0.25, w=0.25, h=0.5)]))
+    (boxes,) = detector.detect([np.zeros((200, 400, 3), np.uint8)])
+    assert [(b.x0, b.y0, b.x1, b.y1) for b in boxes] == [(200, 50, 300, 150)]
+
+
+@pytest.mark.parametrize("text", ["0.1,0.1,0.2", "0.9,0.1,0.2,0.2", "a,b,c,d"])
+def test_bad_region_text_is_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        NormRegion.parse(text)
