@@ -100,9 +100,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m videojob.operator.crdgen", description=__doc__.split("\n")[1]
-    )
+    parser = argparse.ArgumentParser(prog="python -m videojob.operator.crdgen", description=__doc__.split("\n")[1])
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--write", action="store_true", help="write the CRD files")
     mode.add_argument("--check", action="store_true", help="exit 1 when a committed CRD file is stale")

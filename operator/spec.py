@@ -45,17 +45,13 @@ class _Model(BaseModel):
 
 class VolumePath(_Model):
     claim_name: str = Field(max_length=253, pattern=_CLAIM_NAME)
-    path: str = Field(
-        min_length=1, max_length=1024, **_extra(**{"x-kubernetes-validations": _RELATIVE_PATH_RULES})
-    )
+    path: str = Field(min_length=1, max_length=1024, **_extra(**{"x-kubernetes-validations": _RELATIVE_PATH_RULES}))
 
 
 class OutputPath(_Model):
     # Defaults to the input's claim (resolved by the builders: a CRD default cannot refer to another field).
     claim_name: str | None = Field(default=None, max_length=253, pattern=_CLAIM_NAME)
-    path: str = Field(
-        min_length=1, max_length=1024, **_extra(**{"x-kubernetes-validations": _RELATIVE_PATH_RULES})
-    )
+    path: str = Field(min_length=1, max_length=1024, **_extra(**{"x-kubernetes-validations": _RELATIVE_PATH_RULES}))
 
 
 class NormRegion(_Model):
@@ -78,9 +74,7 @@ class NormRegion(_Model):
 
 class DetectorSpec(_Model):
     kind: Literal["yolo", "template", "static", "none"] = "static"
-    model: str | None = Field(
-        default=None, max_length=1024
-    )  # relative: on the input volume; absolute: in the image
+    model: str | None = Field(default=None, max_length=1024)  # relative: on the input volume; absolute: in the image
     classes: list[int] = Field(default_factory=lambda: [0], max_length=128, **_extra(default=[0]))
     confidence: float = Field(default=0.25, ge=0.0, le=1.0)
     iou: float = Field(default=0.5, ge=0.0, le=1.0)

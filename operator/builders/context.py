@@ -22,9 +22,7 @@ class InvalidSpecError(ValueError):
 def relative_path(value: str, field: str) -> str:
     """`value` normalised; refuses what would leave the volume (as the CRD's CEL rule does)."""
     if not value or value.startswith("/"):
-        raise InvalidSpecError(
-            f"{field}: {value!r} must be a path relative to the volume, not an absolute path"
-        )
+        raise InvalidSpecError(f"{field}: {value!r} must be a path relative to the volume, not an absolute path")
     if ".." in value.split("/"):
         raise InvalidSpecError(f"{field}: {value!r} must not contain '..': it would escape the volume")
     normal = posixpath.normpath(value)
@@ -106,9 +104,7 @@ def context_from_body(
         in_mount, out_mount = api.INPUT_MOUNT, api.OUTPUT_MOUNT
     image = spec.worker_image or default_image
     if not image:
-        raise InvalidSpecError(
-            "spec.workerImage: not set, and the operator has no VIDEOJOB_WORKER_IMAGE default"
-        )
+        raise InvalidSpecError("spec.workerImage: not set, and the operator has no VIDEOJOB_WORKER_IMAGE default")
     return ChildContext(
         name=meta["name"],
         namespace=meta["namespace"],
@@ -119,7 +115,5 @@ def context_from_body(
         volumes=volumes,
         input_path=posixpath.join(in_mount, in_path),
         output_path=posixpath.join(out_mount, out_path),
-        workdir=posixpath.join(
-            out_mount, ".videojob", workdir_name(meta["namespace"], meta["name"], meta["uid"])
-        ),
+        workdir=posixpath.join(out_mount, ".videojob", workdir_name(meta["namespace"], meta["name"], meta["uid"])),
     )

@@ -80,8 +80,7 @@ def pod_template(
     mounts = [{"name": v.name, "mountPath": v.mount, "readOnly": v.read_only} for v in ctx.volumes]
     mounts.append({"name": "scratch", "mountPath": api.SCRATCH_MOUNT})
     volumes: list[dict[str, Any]] = [
-        {"name": v.name, "persistentVolumeClaim": {"claimName": v.claim, "readOnly": v.read_only}}
-        for v in ctx.volumes
+        {"name": v.name, "persistentVolumeClaim": {"claimName": v.claim, "readOnly": v.read_only}} for v in ctx.volumes
     ]
     volumes.append({"name": "scratch", "emptyDir": {"sizeLimit": SCRATCH_LIMIT}})
     container = {

@@ -1,0 +1,1 @@
+"""kopf handlers: thin glue from kopf to controller.Controller."""

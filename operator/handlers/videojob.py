@@ -1,0 +1,73 @@
+"""VideoJob handlers: one kopf timer per unfinished VideoJob drives the state machine in controller.py."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+import kopf
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from .. import api, metrics
+from ..controller import Controller
+from ..kube import Kube, configure
+from ..settings import OperatorSettings
+from ..status import TERMINAL
+
+SETTINGS = OperatorSettings.from_env()
+log = logging.getLogger("videojob.operator")
+_controller: Controller | None = None
+# Status this process wrote last, per uid: the watch may lag behind our own patch by a tick.
+_written: dict[str, dict[str, Any]] = {}
+_phases: dict[str, str] = {}
+
+
+def controller() -> Controller:
+    global _controller
+    if _controller is None:
+        configure()
+        _controller = Controller(Kube(), SETTINGS)
+    return _controller
+
+
+@kopf.timer(api.GROUP, api.VERSION, api.PLURAL, interval=SETTINGS.resync_seconds, initial_delay=0.0)
+def reconcile(body: kopf.Body, status: kopf.Status, uid: str, patch: kopf.Patch, **_: Any) -> None:
+    seen = dict(status)
+    mine = _written.get(uid)
+    if mine is not None and _rank(mine) > _rank(seen):
+        seen = mine
+    try:
+        step = controller().reconcile(body, seen)
+    except (ApiException, HTTPError, OSError) as e:
+        # The API server hiccupped: try again soon rather than sleeping in the handler.
+        raise kopf.TemporaryError(f"API call failed: {e}", delay=5) from e
+    for kind, reason, message in step.events:
+        (kopf.warn if kind == "Warning" else kopf.info)(body, reason=reason, message=message)
+    new = step.status.model_dump(by_alias=True, exclude_none=True, mode="json")
+    if new != {k: v for k, v in seen.items() if k != "kopf"}:
+        patch.status.update(new)
+        _written[uid] = new
+    if new.get("phase"):
+        _phases[uid] = new["phase"]
+    metrics.set_phase_counts(dict(Counter(_phases.values())))
+
+
+_ORDER = {p: i for i, p in enumerate(["", "Pending", "Detecting", "Processing", "Finalizing"])}
+
+
+def _rank(status: dict[str, Any]) -> tuple[int, int]:
+    """How far a status has got: terminal phases outrank everything, then phase order, then segments done."""
+    phase = status.get("phase") or ""
+    segments = (status.get("segments") or {}).get("succeeded", 0)
+    return (len(_ORDER) if phase in TERMINAL else _ORDER.get(phase, 0), segments)
+
+
+@kopf.on.delete(api.GROUP, api.VERSION, api.PLURAL, optional=True)
+def forget(namespace: str, name: str, uid: str, **_: Any) -> None:
+    """Children go with the VideoJob through owner references; only the operator's memory needs cleaning."""
+    _written.pop(uid, None)
+    _phases.pop(uid, None)
+    metrics.forget(namespace, name)
+    metrics.set_phase_counts(dict(Counter(_phases.values())))

@@ -1,0 +1,32 @@
+"""Operator settings from its environment (the chart sets these)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    worker_image: str
+    redis_url: str | None
+    resync_seconds: float  # how often each unfinished VideoJob is reconciled against its children
+    stall_seconds: float  # a segment with no Redis heartbeat for this long counts as stalled
+    metrics_port: int  # 0 = no metrics endpoint
+    peering: str | None  # kopf peering name for several replicas; None = standalone (one replica)
+
+    @classmethod
+    def from_env(cls) -> OperatorSettings:
+        return cls(
+            worker_image=os.environ.get("VIDEOJOB_WORKER_IMAGE", "ghcr.io/videojob/videojob-worker:0.1.0"),
+            redis_url=os.environ.get("VIDEOJOB_REDIS_URL") or None,
+            resync_seconds=_float("VIDEOJOB_RESYNC_SECONDS", 5.0),
+            stall_seconds=_float("VIDEOJOB_STALL_SECONDS", 300.0),
+            metrics_port=int(os.environ.get("VIDEOJOB_METRICS_PORT", "9090")),
+            peering=os.environ.get("VIDEOJOB_PEERING") or None,
+        )
