@@ -12,14 +12,13 @@ import av
 from pydantic import BaseModel
 
 from .atomic import atomic_path, write_text_atomic
-from .config import OperationConfig
 from .decode import iter_arrays, iter_frames
-from .detect import Box, RegionTimeline, build_timeline, make_detector
+from .detect import RegionTimeline, build_timeline, make_detector
 from .detect.sampling import detect_frames
 from .encode import add_video_stream, choose_encoder
 from .errors import BadInputError
-from .ops import apply_operation
 from .plan import SegmentPlan
+from .yuvops import edit_frame
 
 ProgressFn = Callable[[int, int], None]
 
@@ -82,29 +81,6 @@ def dense_timeline(input_path: Path, plan: SegmentPlan, start: int, end: int) ->
     return build_timeline(samples, info.frames, info.width, info.height, cfg, sample_every=1)
 
 
-def edit_regions(frame: av.VideoFrame, boxes: list[Box], op: OperationConfig) -> av.VideoFrame:
-    """Apply the operation in BGR, then copy back only the boxes into the frame's own YUV planes.
-
-    A BGR round trip of the whole frame resamples its chroma and costs a few dB outside the regions; copying
-    back just the boxes keeps every pixel outside them exactly as decoded.
-    """
-    if frame.format.name != "yuv420p":
-        frame = frame.reformat(format="yuv420p")
-    h, w = frame.height, frame.width
-    edited = apply_operation(frame.to_ndarray(format="bgr24"), boxes, op)
-    src = frame.to_ndarray(format="yuv420p")
-    new = av.VideoFrame.from_ndarray(edited, format="bgr24").reformat(format="yuv420p").to_ndarray()
-    # yuv420p as one array: h rows of Y, then U and V, each h/2 x w/2 packed into h/4 rows of w.
-    planes_src = (src[:h], src[h : h + h // 4].reshape(h // 2, w // 2), src[h + h // 4 :].reshape(h // 2, w // 2))
-    planes_new = (new[:h], new[h : h + h // 4].reshape(h // 2, w // 2), new[h + h // 4 :].reshape(h // 2, w // 2))
-    for b in boxes:
-        planes_src[0][b.y0 : b.y1, b.x0 : b.x1] = planes_new[0][b.y0 : b.y1, b.x0 : b.x1]
-        cy0, cy1, cx0, cx1 = b.y0 // 2, (b.y1 + 1) // 2, b.x0 // 2, (b.x1 + 1) // 2
-        for k in (1, 2):
-            planes_src[k][cy0:cy1, cx0:cx1] = planes_new[k][cy0:cy1, cx0:cx1]
-    return av.VideoFrame.from_ndarray(src, format="yuv420p")
-
-
 def process_segment(
     input_path: Path | str, workdir: Path | str, index: int, on_progress: ProgressFn | None = None
 ) -> SegmentResult:
@@ -140,7 +116,7 @@ def process_segment(
             boxes = timeline.boxes_at(idx) if timeline is not None else []
             if boxes:
                 with_regions += 1
-                out_frame = edit_regions(frame, boxes, cfg.operation)
+                out_frame = edit_frame(frame, boxes, cfg.operation)
             else:
                 out_frame = frame  # untouched frames go to the encoder as decoded (no colour round trip)
             # The source's own timestamps, relative to the segment's first frame (MP4 rounds a non-zero start
