@@ -95,8 +95,24 @@ def build_crd() -> dict[str, Any]:
     }
 
 
+# Go's YAML 1.1 reads these bare words as booleans (NormRegion has a field `y`): always quote them.
+_YAML11_BOOLS = {"y", "Y", "n", "N", "yes", "Yes", "YES", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF"}
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "'" if value in _YAML11_BOOLS else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
 def render() -> str:
-    return HEADER + yaml.safe_dump(build_crd(), sort_keys=False, width=120)
+    return HEADER + yaml.dump(build_crd(), Dumper=_Dumper, sort_keys=False, width=120)
 
 
 def main(argv: list[str] | None = None) -> int:

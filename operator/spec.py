@@ -55,21 +55,27 @@ class OutputPath(_Model):
 
 
 class NormRegion(_Model):
-    x: float = Field(ge=0.0, le=1.0)
-    y: float = Field(ge=0.0, le=1.0)
-    w: float = Field(gt=0.0, le=1.0)
-    h: float = Field(gt=0.0, le=1.0)
+    """A rectangle in fractions of the frame. Named left/top/width/height, not the pipeline's x/y/w/h: kubectl's
+    YAML 1.1 reads a bare `y:` as the boolean true."""
+
+    left: float = Field(ge=0.0, le=1.0)
+    top: float = Field(ge=0.0, le=1.0)
+    width: float = Field(gt=0.0, le=1.0)
+    height: float = Field(gt=0.0, le=1.0)
 
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
                 {
-                    "rule": "self.x + self.w <= 1.000000001 && self.y + self.h <= 1.000000001",
-                    "message": "region extends past the frame: x+w and y+h must be <= 1",
+                    "rule": "self.left + self.width <= 1.000000001 && self.top + self.height <= 1.000000001",
+                    "message": "region extends past the frame: left+width and top+height must be <= 1",
                 },
             ]
         }
     )
+
+    def pipeline(self) -> dict[str, float]:
+        return {"x": self.left, "y": self.top, "w": self.width, "h": self.height}
 
 
 class DetectorSpec(_Model):
@@ -95,15 +101,15 @@ class DetectorSpec(_Model):
         json_schema_extra={
             "x-kubernetes-validations": [
                 {
-                    "rule": "self.kind != 'static' || size(self.regions) > 0",
+                    "rule": "!has(self.kind) || self.kind != 'static' || (has(self.regions) && size(self.regions) > 0)",
                     "message": "detector 'static' needs at least one region (x, y, w, h in 0..1)",
                 },
                 {
-                    "rule": "self.kind != 'yolo' || has(self.model)",
+                    "rule": "!has(self.kind) || self.kind != 'yolo' || has(self.model)",
                     "message": "detector 'yolo' needs model: a local weights path (never downloaded)",
                 },
                 {
-                    "rule": "self.kind != 'template' || has(self.template)",
+                    "rule": "!has(self.kind) || self.kind != 'template' || has(self.template)",
                     "message": "detector 'template' needs template: an image path",
                 },
             ]
@@ -134,13 +140,13 @@ class SegmentationSpec(_Model):
     min_frames_per_segment: int = Field(default=24, ge=1)
     target_seconds_per_segment: float = Field(default=60.0, gt=0)
     scene_snap_window: int = Field(default=12, ge=0)
-    scene_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
+    scene_threshold: float = Field(default=0.05, ge=0.0, le=1.0)
 
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
                 {
-                    "rule": "self.minSegments <= self.maxSegments",
+                    "rule": "!has(self.minSegments) || !has(self.maxSegments) || self.minSegments <= self.maxSegments",
                     "message": "minSegments must be <= maxSegments",
                 },
             ]
@@ -205,7 +211,10 @@ class VideoJobSpec(_Model):
     def pipeline_config(self) -> dict[str, Any]:
         """The worker's VIDEOJOB_CONFIG: JobConfig's snake_case field names, unset optionals left out."""
         return {
-            "detector": self.detector.model_dump(exclude_none=True),
+            "detector": {
+                **self.detector.model_dump(exclude_none=True),
+                "regions": [r.pipeline() for r in self.detector.regions],
+            },
             "operation": self.operation.model_dump(exclude_none=True),
             "segmentation": self.segmentation.model_dump(exclude_none=True),
             "encode": self.encode.model_dump(exclude_none=True),

@@ -189,7 +189,11 @@ def test_config_env_is_the_pipeline_job_config() -> None:
     from videojob.pipeline.config import JobConfig  # tests may cross the layer the operator may not
 
     ctx = ctx_of(
-        detector={"kind": "static", "regions": [{"x": 0.1, "y": 0.1, "w": 0.2, "h": 0.3}], "sampleEvery": 3},
+        detector={
+            "kind": "static",
+            "regions": [{"left": 0.1, "top": 0.1, "width": 0.2, "height": 0.3}],
+            "sampleEvery": 3,
+        },
         operation={"kind": "pixelate", "pixelateBlocks": 12},
         encode={"codec": "hevc", "quality": 30},
         segmentation={"segments": 4},

@@ -1,0 +1,186 @@
+"""Cluster fixtures for the operator tests: the real control plane (tests/cluster), this project's CRD and RBAC,
+and the operator as a process of its own, running under the least-privilege ServiceAccount (never as admin)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cluster import procs
+from cluster.fixtures import KubeCluster, kube, namespace
+
+__all__ = ["kube", "namespace"]
+
+REPO = Path(__file__).resolve().parents[2]
+KOPF = Path(sys.executable).with_name("kopf")
+SA_NAMESPACE, SA_NAME = "videojob-system", "videojob-operator"
+
+
+@pytest.fixture(scope="session")
+def crd(kube: KubeCluster) -> None:
+    kube.kubectl("apply", "--server-side", "-f", str(REPO / "crds" / "videojob.yaml"))
+    kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/videojobs.videojob.dev")
+
+
+@pytest.fixture(scope="session")
+def operator_kubeconfig(kube: KubeCluster, crd: None) -> Path:
+    """A kubeconfig with a token of the ServiceAccount that deploy/manifests/rbac.yaml binds, nothing more."""
+    kube.kubectl("create", "namespace", SA_NAMESPACE, check=False)
+    kube.kubectl("apply", "-f", str(REPO / "deploy" / "manifests" / "rbac.yaml"))
+    return kube.service_account_kubeconfig(SA_NAMESPACE, SA_NAME)
+
+
+@dataclass
+class Operator:
+    """`kopf run -m videojob.operator.main` for one namespace; started and stopped by pid."""
+
+    kube: KubeCluster
+    namespace: str
+    kubeconfig: Path
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+    health_port: int = 0
+    starts: int = 0
+    env: dict[str, str] = field(default_factory=dict)
+
+    def start(self) -> None:
+        self.health_port = procs.free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBE", "VIDEOJOB_"))}
+        env.update(
+            KUBECONFIG=str(self.kubeconfig),
+            PYTHONSAFEPATH="1",
+            VIDEOJOB_RESYNC_SECONDS="1",
+            VIDEOJOB_WORKER_IMAGE="example.invalid/videojob-worker:test",
+            VIDEOJOB_METRICS_PORT="0",
+            **self.env,
+        )
+        self.starts += 1
+        log = self.log.with_name(f"{self.log.stem}-{self.starts}.log")
+        self.proc = procs.start(
+            [
+                str(KOPF),
+                "run",
+                "-m",
+                "videojob.operator.main",
+                "--namespace",
+                self.namespace,
+                "--standalone",
+                f"--liveness=http://127.0.0.1:{self.health_port}/healthz",
+            ],
+            log,
+            env,
+        )
+        self.kube.wait_for("the operator's liveness endpoint", self.healthy, timeout=60)
+
+    def healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"operator exited with {self.proc.returncode}:\n{self.logs()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=2) as r:
+                return r.status == 200 and "now" in json.loads(r.read())
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL, as a node failure or OOM would: no graceful shutdown."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            procs.stop(self.proc)
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.log.parent.glob(f"{self.log.stem}-*")))
+
+
+@pytest.fixture
+def operator(
+    kube: KubeCluster, namespace: str, operator_kubeconfig: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Operator]:
+    op = Operator(kube, namespace, operator_kubeconfig, tmp_path / "operator")
+    op.start()
+    yield op
+    # While the operator still runs (it owns kopf's finalizer), remove what the test left.
+    if op.proc is not None and op.proc.poll() is None:
+        kube.kubectl("delete", "videojobs", "--all", "-n", namespace, "--wait=true", "--timeout=60s", check=False)
+    op.stop()
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        print(f"---- operator log ----\n{op.logs()[-6000:]}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+@dataclass
+class VideoJobs:
+    """kubectl-level helpers for VideoJobs in one namespace."""
+
+    kube: KubeCluster
+    namespace: str
+
+    def apply(self, name: str, spec: dict[str, Any], check: bool = True) -> subprocess.CompletedProcess[str]:
+        doc = {
+            "apiVersion": "videojob.dev/v1alpha1",
+            "kind": "VideoJob",
+            "metadata": {"name": name, "namespace": self.namespace},
+            "spec": spec,
+        }
+        return self.kube.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc), check=check)
+
+    def get(self, name: str) -> dict[str, Any]:
+        return json.loads(self.kube.kubectl("get", "videojob", name, "-n", self.namespace, "-o", "json").stdout)
+
+    def status(self, name: str) -> dict[str, Any]:
+        return self.get(name).get("status") or {}
+
+    def wait_phase(self, name: str, *phases: str, timeout: float = 120) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            st = self.status(name)
+            if st.get("phase") in phases:
+                return st
+            if st.get("phase") == "Failed" and "Failed" not in phases:
+                raise AssertionError(f"{name} failed: {st.get('message')}")
+            return None
+
+        return self.kube.wait_for(f"{name} to reach {phases}", reached, timeout=timeout)
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        out = self.kube.kubectl(
+            "get",
+            "events",
+            "-n",
+            self.namespace,
+            "-o",
+            "json",
+            f"--field-selector=involvedObject.name={name},involvedObject.kind=VideoJob",
+        )
+        return json.loads(out.stdout)["items"]
+
+    def children(self, name: str) -> list[str]:
+        out = self.kube.kubectl(
+            "get", "pods,jobs", "-n", self.namespace, "-l", f"videojob.dev/job={name}", "-o", "name"
+        )
+        return out.stdout.split()
+
+
+@pytest.fixture
+def videojobs(kube: KubeCluster, namespace: str, crd: None) -> VideoJobs:
+    return VideoJobs(kube, namespace)
