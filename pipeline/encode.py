@@ -90,6 +90,9 @@ def add_video_stream(
     stream.pix_fmt = "yuv420p"
     stream.time_base = time_base
     stream.codec_context.time_base = time_base
+    # PyAV opens encoders with slice threads, which makes x264 encode one frame at a time in slices; frame threads
+    # (what the ffmpeg command line uses) overlap the encode with our decoding and compress better.
+    stream.codec_context.thread_type = "FRAME"
     if cfg.threads:
         stream.codec_context.thread_count = cfg.threads
     return stream

@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 from .config import JobConfig
@@ -36,6 +37,44 @@ def _run_segment(input_path: str, workdir: str, index: int) -> dict[str, Any]:
     return process_segment(input_path, workdir, index, on_progress=report).model_dump()
 
 
+def _direct(sink: ProgressSink, index: int) -> Callable[[int, int], None]:
+    return lambda done, total: sink("segment", index, done, total)
+
+
+def _run_pool(input_path: Path, work: Path, indexes: list[int], workers: int, threads: int, sink: ProgressSink) -> None:
+    """Segments in a pool of spawned processes; progress comes back through a queue handed over at start."""
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(queue, threads)
+    ) as pool:
+        pending = {pool.submit(_run_segment, str(input_path), str(work), i) for i in indexes}
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
+                _drain(queue, sink)
+                for f in done:
+                    error = f.exception()
+                    if error is not None:
+                        raise error
+                    result = f.result()
+                    sink("segment", result["index"], result["frames"], result["frames"])
+        finally:
+            for f in pending:
+                f.cancel()
+    _drain(queue, sink)
+    queue.close()
+
+
+def _drain(queue: Any, sink: ProgressSink) -> None:
+    while True:
+        try:
+            item = queue.get_nowait()
+        except Empty:
+            return
+        sink(*item)
+
+
 def run_local(
     input_path: Path | str,
     output_path: Path | str,
@@ -55,32 +94,13 @@ def run_local(
         config = config.model_copy(update={"encode": config.encode.model_copy(update={"threads": threads})})
     try:
         plan = detect_and_plan(input_path, work, config, on_progress=lambda d, t: sink("detect", 0, d, t))
-        ctx = multiprocessing.get_context("spawn")
-        with (
-            ctx.Manager() as manager,
-            ProcessPoolExecutor(
-                max_workers=max(1, workers),
-                mp_context=ctx,
-                initializer=_init_worker,
-                initargs=(queue := manager.Queue(), threads),
-            ) as pool,
-        ):
-            futures = [pool.submit(_run_segment, str(input_path), str(work), s.index) for s in plan.segments]
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
-                while not queue.empty():
-                    sink(*queue.get_nowait())
-                for f in done:
-                    if f.exception() is not None:
-                        for other in pending:
-                            other.cancel()
-                        raise f.exception()  # type: ignore[misc]
-                    result = f.result()
-                    if result["skipped"]:  # resumed: no frames were decoded, so no progress was reported
-                        sink("segment", result["index"], result["frames"], result["frames"])
-            while not queue.empty():
-                sink(*queue.get_nowait())
+        if workers <= 1 or len(plan.segments) == 1:
+            # One worker gains nothing from a pool: no process to spawn, no pipeline to import twice.
+            for s in plan.segments:
+                result = process_segment(input_path, work, s.index, on_progress=_direct(sink, s.index))
+                sink("segment", s.index, result.frames, result.frames)
+        else:
+            _run_pool(input_path, work, [s.index for s in plan.segments], workers, threads, sink)
         report = finalize(input_path, work, output_path, on_progress=lambda d, t: sink("finalize", 0, d, t))
         sink("finalize", 0, report.frames_out, report.frames_out)
         return report
