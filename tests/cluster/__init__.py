@@ -1,0 +1,1 @@
+"""Test support: a real Kubernetes control plane on loopback and a pod runner standing in for kubelet."""
