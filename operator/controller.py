@@ -157,7 +157,11 @@ class Controller:
         st.progress = STAGE_SHARE["process"][0]
         st.message = f"processing {st.segments.total} segments"
         step.condition("Ready", False, "Processing", st.message)
-        if self.kube.create(build_segment_job(ctx, st.segments.total)):
+        if not self.kube.create(build_segment_job(ctx, st.segments.total)):
+            return  # made before a restart: its state is read in the next step
+        if ctx.spec.suspend:
+            step.event("Suspended", "segment Job created suspended: set spec.suspend to false to run it")
+        else:
             step.event(
                 "SegmentsStarted",
                 f"Indexed Job {child_name(ctx.name, 'segments')}: "

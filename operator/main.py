@@ -29,7 +29,8 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=api.GROUP, key="last-handled-configuration"
     )
-    settings.posting.level = logging.INFO
+    # Events: only ours (kopf.info/warn) and kopf's warnings; not one per timer tick.
+    settings.posting.level = logging.WARNING
     settings.scanning.disabled = True  # no cluster-wide CRD/namespace watching: fewer RBAC rights
     if SETTINGS.peering:
         settings.peering.name = SETTINGS.peering

@@ -1,0 +1,51 @@
+"""Segment pods that die: a crash is retried within the Job; an eviction (DisruptionTarget) costs no retry."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pytest
+from videojob.pipeline.probe import probe
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+
+def strike(kube, videojobs, name: str, action) -> str:
+    """Apply `action(namespace, pod)` to the first segment pod caught running; returns its index."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for run in videojobs.runs(name):
+            if run.end is None:
+                try:
+                    action(videojobs.namespace, run.name)
+                except LookupError:  # it finished between our look and the strike: take the next
+                    continue
+                return run.env["JOB_COMPLETION_INDEX"]
+        time.sleep(0.05)
+    raise AssertionError("no segment pod was seen running")
+
+
+def test_killed_segment_pod_is_retried_and_the_output_is_whole(kube, operator, videojobs) -> None:
+    videojobs.clip(frames=144, width=320, height=240)
+    videojobs.apply("crash", videojobs.spec(segments=4, maxParallelPods=2, retriesPerSegment=2))
+    victim = strike(kube, videojobs, "crash", kube.runner.kill)  # SIGKILL: exit 137, like the OOM killer
+    st = videojobs.wait_phase("crash", "Succeeded", timeout=150)
+    runs = Counter(r.env["JOB_COMPLETION_INDEX"] for r in videojobs.runs("crash"))
+    assert runs[victim] == 2, runs
+    assert sorted(runs) == ["0", "1", "2", "3"]
+    job = videojobs.job("crash")
+    assert job is not None and job["status"]["failed"] == 1
+    assert st["segments"]["succeeded"] == 4
+    assert probe(videojobs.volume / "out" / "clip.mp4").frames == 144
+
+
+def test_evicted_segment_pod_does_not_use_a_retry(kube, operator, videojobs) -> None:
+    videojobs.clip(frames=144, width=320, height=240)
+    # No retries at all: had the eviction counted as a failure, the Job (maxFailedIndexes 0) would fail.
+    videojobs.apply("evict", videojobs.spec(segments=4, maxParallelPods=2, retriesPerSegment=0))
+    victim = strike(kube, videojobs, "evict", kube.runner.evict)
+    videojobs.wait_phase("evict", "Succeeded", timeout=150)
+    runs = Counter(r.env["JOB_COMPLETION_INDEX"] for r in videojobs.runs("evict"))
+    assert runs[victim] == 2, runs
+    assert probe(videojobs.volume / "out" / "clip.mp4").frames == 144
