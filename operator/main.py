@@ -1,5 +1,48 @@
-"""Entry point for `kopf run -m videojob.operator.main`."""
+"""The operator process: `kopf run -m videojob.operator.main --liveness=http://0.0.0.0:8080/healthz`.
+
+One active replica: run it standalone (the chart's default, with a Recreate Deployment), or set
+VIDEOJOB_PEERING=<name> for kopf peering between replicas (needs kopf's peering CRDs and RBAC for them).
+"""
 
 from __future__ import annotations
 
-from . import handlers  # noqa: F401  (registers the handlers)
+import datetime
+import logging
+from typing import Any
+
+import kopf
+
+from . import api, metrics
+from .handlers import videojob  # noqa: F401  (registers the handlers)
+from .handlers.videojob import SETTINGS, controller
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -> None:
+    # Watches that end before the API server or a load balancer drops them silently.
+    settings.watching.server_timeout = 120
+    settings.watching.client_timeout = 150
+    settings.watching.connect_timeout = 30
+    # kopf's bookkeeping under our own prefix, in annotations: the status schema stays ours.
+    settings.persistence.finalizer = f"{api.GROUP}/kopf-finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=api.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=api.GROUP, key="last-handled-configuration"
+    )
+    # Events: only ours (kopf.info/warn) and kopf's warnings; not one per timer tick.
+    settings.posting.level = logging.WARNING
+    settings.scanning.disabled = True  # no cluster-wide CRD/namespace watching: fewer RBAC rights
+    if SETTINGS.peering:
+        settings.peering.name = SETTINGS.peering
+        settings.peering.mandatory = True
+    else:
+        settings.peering.standalone = True
+    controller()  # load credentials now: a broken kubeconfig fails the start, not the first job
+    if SETTINGS.metrics_port:
+        metrics.serve(SETTINGS.metrics_port)
+    logger.info("videojob operator: worker image %s, resync every %ss", SETTINGS.worker_image, SETTINGS.resync_seconds)
+
+
+@kopf.on.probe(id="now")
+def liveness_time(**_: Any) -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat()

@@ -1,34 +1,55 @@
-"""Deterministic names of a VideoJob's children and where its files live on the volumes."""
+"""Deterministic names and labels of a VideoJob's children (the operator finds them again after a restart)."""
 
 from __future__ import annotations
 
 import hashlib
-import posixpath
 
-DATA_MOUNT = "/data"
-OUTPUT_MOUNT = "/output"
+from . import api
+
 STAGES = ("detect", "segments", "finalize")
-MAX_CHILD = 52  # Job pods append "-<index>-<5 chars>" and must stay within 63
+# Job names are limited to 63 characters (they become a label value on the Job's pods).
+_MAX = 63
 
 
-def child_name(job: str, stage: str) -> str:
-    name = f"{job}-{stage}"
-    if len(name) <= MAX_CHILD:
-        return name
-    digest = hashlib.sha256(job.encode()).hexdigest()[:8]
-    return f"{job[: MAX_CHILD - len(stage) - 10]}-{digest}-{stage}"
+def short(text: str, limit: int) -> str:
+    """`text` if it fits in `limit`, else a prefix plus a hash of the whole: unique and stable."""
+    if len(text) <= limit:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    return f"{text[: limit - 9].rstrip('-.')}-{digest}"
 
 
-def safe_join(mount: str, path: str) -> str:
-    """`path` inside `mount`; refuses anything that would leave the volume."""
-    parts = path.split("/")
-    if path.startswith("/") or any(p in ("", ".", "..") for p in parts):
-        raise ValueError(f"path {path!r} must be relative to its volume, without '..', '.' or empty segments")
-    joined = posixpath.normpath(posixpath.join(mount, path))
-    if not joined.startswith(mount + "/"):
-        raise ValueError(f"path {path!r} escapes its volume")
-    return joined
+def child_name(job_name: str, stage: str) -> str:
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}")
+    return f"{short(job_name, _MAX - len(stage) - 1)}-{stage}"
 
 
-def workdir_path(namespace: str, name: str, uid: str) -> str:
-    return f".videojob/{namespace}.{name}.{uid[:8]}"
+def component(stage: str) -> str:
+    return "segment" if stage == "segments" else stage
+
+
+def labels(job_name: str, stage: str) -> dict[str, str]:
+    value = short(job_name, 63)
+    return {
+        "app.kubernetes.io/name": "videojob",
+        "app.kubernetes.io/instance": value,
+        "app.kubernetes.io/component": component(stage),
+        "app.kubernetes.io/part-of": "videojob",
+        "app.kubernetes.io/managed-by": "videojob-operator",
+        f"{api.GROUP}/job": value,
+        f"{api.GROUP}/stage": component(stage),
+    }
+
+
+def selector(job_name: str, stage: str | None = None) -> str:
+    """A label selector for the children of one VideoJob (one stage when given)."""
+    parts = [f"{api.GROUP}/job={short(job_name, 63)}"]
+    if stage:
+        parts.append(f"{api.GROUP}/stage={component(stage)}")
+    return ",".join(parts)
+
+
+def workdir_name(namespace: str, name: str, uid: str) -> str:
+    """WORKDIR's folder under `<output volume>/.videojob/` (contracts.md)."""
+    return f"{namespace}.{name}.{uid[:8]}"
