@@ -13,8 +13,10 @@ one worker.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -104,7 +106,7 @@ def ffmpeg_cmd(src: Path, dst: Path, preset: str, crf: int) -> list[str]:
     ]
 
 
-def videojob_cmd(src: Path, dst: Path, workers: int, preset: str, crf: int) -> list[str]:
+def videojob_cmd(src: Path, dst: Path, workers: int, preset: str, crf: int, threads: int = 0) -> list[str]:
     exe = Path(sys.executable).with_name("videojob")
     region = ",".join(str(v) for v in REGION)
     return [
@@ -131,17 +133,23 @@ def videojob_cmd(src: Path, dst: Path, workers: int, preset: str, crf: int) -> l
         preset,
         "--quality",
         str(crf),
+        "--threads",
+        str(threads),
     ]
 
 
-def timed(cmd: list[str], dst: Path) -> float:
+def timed(cmd: list[str], dst: Path) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system of the command and everything it waited for)."""
     dst.unlink(missing_ok=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0 or not dst.is_file():
         raise SystemExit(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
-    return round(seconds, 3)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return round(seconds, 3), round(cpu, 3)
 
 
 def frame_count(path: Path) -> int:
@@ -165,27 +173,35 @@ def main() -> None:
         src = work / "clip-720p.mp4"
         frames = make_clip(src, args.seconds)
         load_before = os.getloadavg()
+        vj = functools.partial(videojob_cmd, src, preset=args.preset, crf=args.crf)
         variants = {
             "ffmpeg": (ffmpeg_cmd(src, work / "ffmpeg.mp4", args.preset, args.crf), work / "ffmpeg.mp4"),
-            "videojob_1_worker": (videojob_cmd(src, work / "vj1.mp4", 1, args.preset, args.crf), work / "vj1.mp4"),
-            "videojob_2_workers": (videojob_cmd(src, work / "vj2.mp4", 2, args.preset, args.crf), work / "vj2.mp4"),
+            "videojob_1_worker": (vj(work / "vj1.mp4", 1), work / "vj1.mp4"),
+            "videojob_2_workers": (vj(work / "vj2.mp4", 2), work / "vj2.mp4"),
+            # Pool scaling on its own: one encoder thread per worker, so one worker cannot already use every core.
+            "videojob_1_worker_1_thread": (vj(work / "vj1t.mp4", 1, threads=1), work / "vj1t.mp4"),
+            "videojob_2_workers_1_thread": (vj(work / "vj2t.mp4", 2, threads=1), work / "vj2t.mp4"),
         }
-        results = {}
         # Interleave the variants round by round, so a burst of load from elsewhere hits all of them alike.
-        runs: dict[str, list[float]] = {k: [] for k in variants}
+        runs: dict[str, list[tuple[float, float]]] = {k: [] for k in variants}
         for _ in range(args.repeat):
             for name, (cmd, dst) in variants.items():
                 runs[name].append(timed(cmd, dst))
+        results = {}
         for name, (_, dst) in variants.items():
-            best = min(runs[name])
-            out_frames = frame_count(dst)
+            best = min(wall for wall, _ in runs[name])
+            cpu = min(c for _, c in runs[name])
             results[name] = {
-                "seconds": round(best, 3),
-                "runs": runs[name],
+                "seconds": best,
                 "fps": round(frames / best, 2),
-                "frames_out": out_frames,
+                "cpu_seconds": cpu,
+                "frames_per_cpu_second": round(frames / cpu, 2),
+                "runs_wall_cpu": runs[name],
+                "frames_out": frame_count(dst),
+                "bytes": dst.stat().st_size,
             }
-        one, two, ff = (results[k]["fps"] for k in ("videojob_1_worker", "videojob_2_workers", "ffmpeg"))
+        fps = {k: v["fps"] for k, v in results.items()}
+        one, two, ff = fps["videojob_1_worker"], fps["videojob_2_workers"], fps["ffmpeg"]
         report = {
             "clip": {"width": WIDTH, "height": HEIGHT, "fps": FPS, "frames": frames, "audio": "aac"},
             "region_px": [RX, RY, RW, RH],
@@ -196,6 +212,12 @@ def main() -> None:
             "results": results,
             "ratio_1_worker_vs_ffmpeg": round(one / ff, 3),
             "ratio_2_workers_vs_1_worker": round(two / one, 3),
+            "ratio_cpu_efficiency_1_worker_vs_ffmpeg": round(
+                results["videojob_1_worker"]["frames_per_cpu_second"] / results["ffmpeg"]["frames_per_cpu_second"], 3
+            ),
+            "ratio_2_workers_vs_1_worker_at_1_thread": round(
+                fps["videojob_2_workers_1_thread"] / fps["videojob_1_worker_1_thread"], 3
+            ),
             "targets": {"1_worker_vs_ffmpeg": 1.0, "2_workers_vs_1_worker": 1.8},
             "met": {"1_worker_vs_ffmpeg": one / ff >= 1.0, "2_workers_vs_1_worker": two / one >= 1.8},
         }

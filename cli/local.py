@@ -57,6 +57,9 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoder", choices=["auto", "nvenc", "software"], default="auto")
     p.add_argument("--quality", type=int, default=18, help="CRF (software) or CQ (NVENC)")
     p.add_argument("--preset", default="veryfast")
+    p.add_argument(
+        "--threads", type=int, default=0, help="encoder threads per worker (default: the cores shared among workers)"
+    )
     p.add_argument("--encode-stage", choices=["segment", "finalize"], default="segment")
     p.add_argument("--workdir", type=Path, help="keep intermediate files here (resumable)")
     p.add_argument("--keep-workdir", action="store_true")
@@ -89,7 +92,12 @@ def build_config(args: argparse.Namespace) -> Any:
         operation=OperationConfig(kind=args.op),
         segmentation=seg,
         encode=EncodeConfig(
-            codec=args.codec, encoder=args.encoder, quality=args.quality, preset=args.preset, stage=args.encode_stage
+            codec=args.codec,
+            encoder=args.encoder,
+            quality=args.quality,
+            preset=args.preset,
+            stage=args.encode_stage,
+            threads=args.threads,
         ),
     )
 
