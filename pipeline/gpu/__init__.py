@@ -1,0 +1,1 @@
+"""The GPU path: batched decode upload, torch region operations, stage overlap. Device-agnostic torch (CPU works)."""
