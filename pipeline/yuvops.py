@@ -28,11 +28,22 @@ def plane_view(plane: av.video.plane.VideoPlane) -> np.ndarray:
     return rows[:, : plane.width]
 
 
+_spare: dict[tuple[int, int, str], av.VideoFrame] = {}
+
+
 def copy_frame(frame: av.VideoFrame) -> tuple[av.VideoFrame, list[np.ndarray]]:
-    """A fresh 4:2:0 frame with the same pixels: decoded buffers are the decoder's references, never edit them."""
+    """A 4:2:0 frame with the same pixels: decoded buffers are the decoder's references, never edit them.
+
+    The copy goes into one reused frame per size: encoders copy their input before `encode()` returns
+    (libx264 into its own pictures, NVENC into its input surface), and a fresh 1-3 MB frame per video frame
+    costs page faults that show up as system time.
+    """
     if frame.format.name not in PLANAR_420:
         frame = frame.reformat(format="yuv420p")
-    out = av.VideoFrame(frame.width, frame.height, frame.format.name)
+    key = (frame.width, frame.height, frame.format.name)
+    out = _spare.get(key)
+    if out is None:
+        out = _spare[key] = av.VideoFrame(*key)
     views = [plane_view(p) for p in out.planes]
     for dst, src in zip(views, frame.planes, strict=True):
         dst[:] = plane_view(src)
