@@ -1,0 +1,78 @@
+"""The `videojob` command as a user runs it: run, probe and demo in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support.cases import FRAMES, HEIGHT, WIDTH
+from support.media import audio_span, decode
+
+VIDEOJOB = Path(sys.executable).with_name("videojob")
+
+
+def videojob(*args: str | Path, timeout: int = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(VIDEOJOB), *map(str, args)], capture_output=True, text=True, timeout=timeout)
+
+
+def test_run_writes_every_frame_and_reports(clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+    result = videojob(
+        "run",
+        clip,
+        "-o",
+        out,
+        "--region",
+        "0.25,0.25,0.25,0.25",
+        "--workers",
+        "2",
+        "--segments",
+        "3",
+        "--workdir",
+        tmp_path / "work",
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {out}: {FRAMES} frames" in result.stdout
+    # not a terminal: plain progress lines, one per segment at least
+    assert all(f"segment {i}: " in result.stdout for i in range(3)), result.stdout
+    assert len(decode(out)[1]) == FRAMES
+    assert audio_span(out) is not None
+    report = json.loads((tmp_path / "work" / "report.json").read_text())
+    assert report["frames_in"] == report["frames_out"] == FRAMES
+    assert report["segments"] == 3
+    # the work directory was asked for, so it stays (resumable); nothing temporary is left next to the output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4", "work"]
+
+
+def test_run_rejects_a_bad_region_in_one_line(clip: Path, tmp_path: Path) -> None:
+    result = videojob("run", clip, "-o", tmp_path / "o.mp4", "--region", "0.9,0.9,0.5,0.5")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "extends past the frame" in lines[0], result.stderr
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_probe_prints_json(clip: Path) -> None:
+    result = videojob("probe", clip)
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert (info["width"], info["height"], info["frames"]) == (WIDTH, HEIGHT, FRAMES)
+    assert info["keyframes"][0] == 0 and len(info["keyframes"]) == FRAMES // 24
+    assert info["variable_frame_rate"] is False
+    assert len(info["audio"]) == 1
+
+
+@pytest.mark.slow
+def test_demo_generates_a_sample_and_processes_it(tmp_path: Path) -> None:
+    out = tmp_path / "demo" / "demo.mp4"
+    result = videojob("demo", "--output", out, "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    sample = out.with_name("demo-input.mp4")
+    assert str(out) in result.stdout and str(sample) in result.stdout
+    _, src, _ = decode(sample)
+    _, dst, _ = decode(out)
+    assert len(src) == len(dst) == 125
+    assert audio_span(out) is not None
