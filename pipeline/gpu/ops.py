@@ -11,6 +11,7 @@ masked averages of ever coarser levels, then smoothed by diffusion. Pixels outsi
 from __future__ import annotations
 
 import functools
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -116,14 +117,18 @@ def pyramid_fill(img: Tensor, hole: Tensor, smooth_iters: int) -> Tensor:
 
 @functools.cache
 def load_torchscript(path: str, device: str) -> Any:
+    """A TorchScript file (torch.jit.save) or, for a `.pt2` name, a torch.export program (torch.export.save)."""
     if not Path(path).is_file():
         raise BadInputError(f"TorchScript model {path} not found; mount the model file and give its path")
     try:
-        model = torch.jit.load(path, map_location=device)
+        if path.endswith(".pt2"):
+            return torch.export.load(path).module().to(device)
+        with warnings.catch_warnings():
+            # torch 2.9+ deprecates TorchScript in favour of torch.export; users' models are still TorchScript.
+            warnings.simplefilter("ignore", FutureWarning)
+            model = torch.jit.load(path, map_location=device)
     except (RuntimeError, ValueError) as exc:
-        raise BadInputError(
-            f"TorchScript model {path} could not be loaded ({' '.join(str(exc).split())[:200]})"
-        ) from exc
+        raise BadInputError(f"TorchScript model {path} could not be loaded ({' '.join(str(exc).split())[:200]})") from exc
     model.eval()
     return model
 
