@@ -1,0 +1,33 @@
+"""Device resolution and the video-engine report, on whatever this machine has."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from videojob.pipeline.errors import BadInputError
+from videojob.pipeline.gpu.device import describe, hwaccel_for, resolve_device
+
+
+def test_auto_and_cpu() -> None:
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert hwaccel_for(torch.device("cpu")) is None  # software decode for CPU jobs, always
+
+
+def test_cuda_request_without_cuda_is_a_clear_error() -> None:
+    if torch.cuda.is_available():
+        assert resolve_device("cuda").type == "cuda"
+        return
+    with pytest.raises(BadInputError, match="no CUDA device is visible"):
+        resolve_device("cuda")
+
+
+def test_report_says_what_falls_back() -> None:
+    report = describe("auto").to_dict()
+    assert set(report["nvenc"]) == {"h264", "hevc"}
+    assert report["cuda"] == torch.cuda.is_available()
+    if not report["cuda"]:
+        assert report["gpu"] is None and report["nvdec"] is False
+        assert any("no CUDA device" in n for n in report["notes"])
+    if not any(report["nvenc"].values()):
+        assert any("NVENC unavailable" in n for n in report["notes"])
