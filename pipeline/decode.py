@@ -11,6 +11,7 @@ import numpy as np
 
 from .errors import BadInputError
 from .probe import ProbeInfo
+from .rotate import upright
 
 
 def keyframe_at_or_before(info: ProbeInfo, index: int) -> int:
@@ -21,7 +22,7 @@ def keyframe_at_or_before(info: ProbeInfo, index: int) -> int:
 def iter_frames(
     path: Path | str, info: ProbeInfo, start: int, end: int, threads: int = 0
 ) -> Iterator[tuple[int, av.VideoFrame]]:
-    """Yield (frame index, frame) for every frame of [start, end), in order, each exactly once.
+    """Yield (frame index, upright frame) for every frame of [start, end), in order, each exactly once.
 
     Frames are identified by their presentation timestamp, never by counting after a seek: a seek lands on a
     keyframe, and counting from there would be off by the frames before it.
@@ -56,7 +57,7 @@ def iter_frames(
                             restart = True
                             break
                         raise BadInputError(f"{path}: frame {expected} cannot be decoded (stream is damaged)")
-                    yield idx, frame
+                    yield idx, upright(frame, info.rotation)
                     expected += 1
                     if expected >= end:
                         return

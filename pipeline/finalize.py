@@ -138,8 +138,7 @@ def finalize(
             first, _ = segment_paths(workdir, 0)
             with av.open(str(first)) as seg0:
                 vstream = out.add_stream_from_template(seg0.streams.video[0])
-        if info.rotation:
-            vstream.set_display_rotation(info.rotation)
+        # A rotated source was turned upright while decoding: the output needs no display matrix.
         copied: dict[int, av.stream.Stream] = {}
         for s in list(source.streams.audio) + list(source.streams.subtitles):
             try:

@@ -10,6 +10,7 @@ import av
 from pydantic import BaseModel
 
 from .errors import BadInputError
+from .rotate import display_size
 
 
 class StreamInfo(BaseModel):
@@ -25,8 +26,10 @@ class ProbeInfo(BaseModel):
     container: str
     video_index: int
     codec: str
-    width: int
+    width: int  # as displayed: every stage works on upright frames (see rotate.py)
     height: int
+    coded_width: int  # as stored in the stream
+    coded_height: int
     pix_fmt: str | None
     time_base: tuple[int, int]  # numerator, denominator
     fps: float  # average frame rate
@@ -37,7 +40,7 @@ class ProbeInfo(BaseModel):
     start_pts: int
     pts: list[int]  # presentation timestamp of every frame, in display order (frame index = position)
     keyframes: list[int]  # frame indexes of keyframes
-    rotation: int  # degrees, from the display matrix; kept as metadata on the output
+    rotation: int  # degrees counter-clockwise, from the display matrix; applied to the pixels, not kept
     audio: list[StreamInfo]
     subtitles: list[StreamInfo]
 
@@ -106,6 +109,12 @@ def probe(path: Path | str) -> ProbeInfo:
                 f"input {path} is truncated: it declares {declared} video frames but holds {len(entries)}"
             )
         rotation = _rotation(container, video)
+        if rotation % 90:
+            raise BadInputError(
+                f"input {path} asks to be displayed rotated by {rotation} degrees; only multiples of 90 are "
+                "supported: rotate it first"
+            )
+        width, height = display_size(ctx.width, ctx.height, rotation)
         time_base = video.time_base
         rate = video.average_rate or video.guessed_rate or video.base_rate
         # Read everything from the stream while the container is open: after close it points at freed memory.
@@ -113,8 +122,10 @@ def probe(path: Path | str) -> ProbeInfo:
             "container": container.format.name,
             "video_index": video.index,
             "codec": ctx.name,
-            "width": ctx.width,
-            "height": ctx.height,
+            "width": width,
+            "height": height,
+            "coded_width": ctx.width,
+            "coded_height": ctx.height,
             "pix_fmt": ctx.format.name if ctx.format else None,
         }
     assert time_base is not None

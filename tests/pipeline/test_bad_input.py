@@ -7,9 +7,10 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 from support.cases import blur_config
-from support.media import audio_span, decode, make_audio_only, make_clip
+from support.media import audio_span, decode, make_audio_only, make_clip, psnr, region_mask
 from videojob.pipeline.errors import BadInputError
 from videojob.pipeline.probe import probe
 from videojob.pipeline.runner import run_local
@@ -68,13 +69,26 @@ def test_odd_width_and_height(tmp_path: Path) -> None:
     assert_rejected(src, tmp_path / "out.mp4", "161x121", "even")
 
 
-def test_rotated_source_keeps_rotation_and_frames(tmp_path: Path) -> None:
-    src = make_clip(tmp_path / "rotated.mp4", frames=24, rotation=90)
-    assert probe(src).rotation in (90, 270)
+def test_rotated_source_comes_out_upright(tmp_path: Path) -> None:
+    # stored 160x120, displayed turned 90 degrees counter-clockwise (120x160), like a phone video
+    src = make_clip(tmp_path / "rotated.mp4", width=160, height=120, frames=24, rotation=90)
+    info = probe(src)
+    assert info.rotation == 90
+    assert (info.width, info.height, info.coded_width, info.coded_height) == (120, 160, 160, 120)
     out = tmp_path / "out.mp4"
     run_local(src, out, blur_config(2), workers=1)
-    assert probe(out).rotation == probe(src).rotation
-    assert len(decode(out)[1]) == 24
+    result = probe(out)
+    assert result.rotation == 0 and (result.coded_width, result.coded_height) == (120, 160)
+    # the region is where the user sees it: normalized to the upright picture
+    region = (30, 40, 60, 80)  # x0, y0, x1, y1 of 0.25,0.25,0.25,0.25 on 120x160
+    outside, inside = region_mask(120, 160, [region], margin=8), ~region_mask(120, 160, [region])
+    _, before, _ = decode(src)
+    _, after, _ = decode(out)
+    assert len(after) == 24
+    for a, b in zip(before, after, strict=True):
+        upright = np.rot90(a)  # counter-clockwise, as players show it
+        assert psnr(upright, b, outside) >= 35.0
+        assert psnr(upright, b, inside) < 30.0
 
 
 def test_variable_frame_rate_keeps_count_and_timing(tmp_path: Path) -> None:
