@@ -18,7 +18,7 @@ def make_detector(cfg: DetectorConfig) -> Detector:
         from .template import TemplateDetector
 
         assert cfg.template is not None
-        return TemplateDetector(cfg.template, cfg.template_threshold)
+        return TemplateDetector(cfg.template, cfg.template_threshold, cfg.template_scales)
     if cfg.kind == "yolo":
         from .yolo import YoloDetector
 

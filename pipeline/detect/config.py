@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# What torch accepts as a device string, plus "auto" (CUDA when present, else CPU).
+DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda|cuda:\d+|\d+)$")
 
 
 class NormRegion(BaseModel):
@@ -41,6 +45,7 @@ class DetectorConfig(BaseModel):
     kind: Literal["yolo", "template", "static", "none"] = "static"
     # yolo
     model: str | None = None
+    # COCO class ids to keep (0 = person); an empty list keeps every class the model knows.
     classes: list[int] = Field(default_factory=lambda: [0])
     confidence: float = Field(default=0.25, ge=0.0, le=1.0)
     iou: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -50,6 +55,8 @@ class DetectorConfig(BaseModel):
     # template
     template: str | None = None
     template_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    # Sizes of the template to look for, relative to the image file (e.g. [0.8, 1.0, 1.25] for a rescaled logo).
+    template_scales: list[float] = Field(default_factory=lambda: [1.0], min_length=1)
     # static
     regions: list[NormRegion] = Field(default_factory=list)
     # temporal handling
@@ -59,6 +66,34 @@ class DetectorConfig(BaseModel):
     dense: bool = False
     context_frames: int = Field(default=8, ge=0, le=1000)
     track: bool = True
+
+    @field_validator("classes")
+    @classmethod
+    def _class_ids(cls, v: list[int]) -> list[int]:
+        if any(c < 0 for c in v):
+            raise ValueError(f"classes {v} must be class ids >= 0 (0 = person in COCO models)")
+        return v
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not DEVICE_RE.match(v):
+            raise ValueError(f"device {v!r} must be 'auto', 'cpu' or 'cuda:N'")
+        return v
+
+    @field_validator("imgsz")
+    @classmethod
+    def _stride(cls, v: int) -> int:
+        if v % 32:
+            raise ValueError(f"imgsz {v} must be a multiple of 32 (the YOLO stride), e.g. {max(32, v // 32 * 32)}")
+        return v
+
+    @field_validator("template_scales")
+    @classmethod
+    def _scales(cls, v: list[float]) -> list[float]:
+        if any(not 0.05 <= s <= 20 for s in v):
+            raise ValueError(f"template_scales {v} must lie between 0.05 and 20")
+        return v
 
     @model_validator(mode="after")
     def _required_per_kind(self) -> DetectorConfig:

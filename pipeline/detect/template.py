@@ -9,41 +9,68 @@ import cv2
 import numpy as np
 
 from ..errors import BadInputError
-from .regions import Box, iou
+from .regions import Box
 
 MAX_MATCHES = 16
+# Matches overlapping more than this are one object seen at neighbouring offsets or scales.
+NMS_IOU = 0.3
 
 
 class TemplateDetector:
+    """TM_CCOEFF_NORMED over the colour frame at each of `scales`; local peaks above the threshold, then
+    non-maximum suppression (OpenCV's NMSBoxes) across positions and scales."""
+
     name = "template"
 
-    def __init__(self, template_path: str, threshold: float = 0.8) -> None:
+    def __init__(self, template_path: str, threshold: float = 0.8, scales: Sequence[float] = (1.0,)) -> None:
         path = Path(template_path)
         if not path.is_file():
             raise BadInputError(f"template image {template_path} does not exist")
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
             raise BadInputError(f"template image {template_path} is not an image OpenCV can read")
+        if min(image.shape[:2]) < 4:
+            raise BadInputError(
+                f"template image {template_path} is {image.shape[1]}x{image.shape[0]}; need at least 4x4"
+            )
+        if float(image.std()) == 0.0:
+            # A flat template correlates with nothing (TM_CCOEFF_NORMED divides by its zero variance).
+            raise BadInputError(f"template image {template_path} is a single flat colour; crop it to the logo itself")
         self.template = image
         self.threshold = threshold
+        self.templates = []
+        for scale in sorted(set(scales)):
+            size = (max(4, round(image.shape[1] * scale)), max(4, round(image.shape[0] * scale)))
+            interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            self.templates.append(image if scale == 1 else cv2.resize(image, size, interpolation=interp))
 
-    def _match(self, frame: np.ndarray) -> list[Box]:
-        th, tw = self.template.shape[:2]
+    def _candidates(self, frame: np.ndarray, template: np.ndarray) -> tuple[list[list[int]], list[float]]:
+        th, tw = template.shape[:2]
         fh, fw = frame.shape[:2]
         if th > fh or tw > fw:
+            return [], []
+        scores = cv2.matchTemplate(frame, template, cv2.TM_CCOEFF_NORMED)
+        # Flat frame areas give NaN/inf (zero variance); they match nothing.
+        scores = np.nan_to_num(scores, nan=-1.0, posinf=-1.0, neginf=-1.0)
+        # Local maxima only: a match scores almost as high one pixel off, and NMS over every pixel is slow.
+        peaks = (scores >= self.threshold) & (scores >= cv2.dilate(scores, np.ones((3, 3), np.uint8)))
+        ys, xs = np.nonzero(peaks)
+        return [[int(x), int(y), tw, th] for x, y in zip(xs, ys, strict=True)], [float(v) for v in scores[ys, xs]]
+
+    def _match(self, frame: np.ndarray) -> list[Box]:
+        rects: list[list[int]] = []
+        scores: list[float] = []
+        for template in self.templates:
+            r, s = self._candidates(frame, template)
+            rects += r
+            scores += s
+        if not rects:
             return []
-        scores = cv2.matchTemplate(frame, self.template, cv2.TM_CCOEFF_NORMED)
-        ys, xs = np.nonzero(scores >= self.threshold)
-        order = np.argsort(-scores[ys, xs])
-        found: list[Box] = []
-        for k in order:
-            x, y = int(xs[k]), int(ys[k])
-            box = Box(x0=x, y0=y, x1=x + tw, y1=y + th, score=float(scores[y, x]), label="template")
-            # Non-maximum suppression: neighbours of a peak score almost as high.
-            if all(iou(box, kept) < 0.3 for kept in found):
-                found.append(box)
-                if len(found) >= MAX_MATCHES:
-                    break
+        keep = cv2.dnn.NMSBoxes(rects, scores, self.threshold, NMS_IOU, top_k=MAX_MATCHES)
+        found = []
+        for k in np.asarray(keep, int).reshape(-1):
+            x, y, w, h = rects[k]
+            found.append(Box(x0=x, y0=y, x1=x + w, y1=y + h, score=scores[k], label="template"))
         return found
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Box]]:
