@@ -1,0 +1,113 @@
+"""Worker → real Redis → operator progress: round trip, stall detection, and degrading when Redis dies."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+from support.redis_server import RedisServer
+
+from videojob.operator import progress
+from videojob.worker.progress import KEY_TTL_SECONDS, RedisReporter
+
+JOB = "team-a/clip-1"
+
+
+def test_round_trip_reports_frames_heartbeat_and_expiry(redis_server: RedisServer) -> None:
+    before = time.time()
+    a = RedisReporter(redis_server.url, JOB, 0, 100, interval=0.0)
+    b = RedisReporter(redis_server.url, JOB, 2, 50, interval=0.0)
+    for frames in range(0, 41, 4):
+        a.update(frames)
+    b.update(50)
+    a.close()
+    b.close()
+
+    got = progress.read_progress(redis_server.url, JOB, total_segments=3)
+    assert got is not None
+    assert sorted(got.segments) == [0, 2]  # segment 1 never started: no entry, not zeros
+    assert (got.segments[0].frames, got.segments[0].total) == (40, 100)
+    assert (got.segments[2].frames, got.segments[2].total) == (50, 50)
+    assert got.frames_done == 90
+    assert before - 1 <= got.segments[0].ts <= time.time() + 1
+
+    raw = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    key = f"videojob:{JOB}:seg:0"  # the key layout contracts.md promises
+    assert raw.hgetall(key)["frames"] == "40"
+    assert 0 < raw.ttl(key) <= KEY_TTL_SECONDS
+    # Another job's keys are not mixed in.
+    assert progress.read_progress(redis_server.url, "team-a/other", 3) == progress.Progress(segments={})
+    raw.close()
+
+
+def test_writes_are_rate_limited_and_close_writes_the_last_count(redis_server: RedisServer) -> None:
+    rep = RedisReporter(redis_server.url, JOB, 1, 10_000, interval=60.0)
+    for frames in range(1, 5001):
+        rep.update(frames)
+    # The first write happens at construction (heartbeat as soon as the worker starts); updates within the
+    # interval do not write again.
+    assert rep.writes == 1
+    mid = progress.read_progress(redis_server.url, JOB, 2)
+    assert mid is not None and mid.segments[1].frames == 0
+    rep.close()
+    assert rep.writes == 2
+    end = progress.read_progress(redis_server.url, JOB, 2)
+    assert end is not None and end.segments[1].frames == 5000
+
+
+def test_stalled_flags_only_active_segments_with_an_old_heartbeat(redis_server: RedisServer) -> None:
+    for index in range(4):
+        RedisReporter(redis_server.url, JOB, index, 10, interval=0.0).close()
+    got = progress.read_progress(redis_server.url, JOB, 5)
+    assert got is not None
+    ts = got.segments[0].ts
+    # Just written: nothing stalled.
+    assert progress.stalled(got, ts + 1, after_seconds=30, active_indexes={0, 1, 2, 3, 4}) == []
+    # Much later: every active segment that reported is stalled; finished (inactive) ones and segment 4,
+    # which has not reported yet (its pod may be queued for a GPU), are not.
+    assert progress.stalled(got, ts + 31, after_seconds=30, active_indexes={1, 3, 4}) == [1, 3]
+    # A fresh heartbeat clears one.
+    fresh = RedisReporter(redis_server.url, JOB, 3, 10, interval=0.0)
+    fresh.update(5)
+    fresh.close()
+    later = progress.read_progress(redis_server.url, JOB, 5)
+    assert later is not None
+    now = later.segments[3].ts + 1
+    assert progress.stalled(later, now, after_seconds=max(1.0, now - ts - 0.5), active_indexes={1, 3}) == [1]
+
+
+def test_redis_killed_mid_job_degrades_progress_never_the_worker(
+    redis_server: RedisServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rep = RedisReporter(redis_server.url, JOB, 0, 1000, interval=0.0, retry_seconds=0.2)
+    rep.update(10)
+    assert progress.read_progress(redis_server.url, JOB, 1) is not None
+
+    redis_server.kill()
+    started = time.monotonic()
+    for frames in range(11, 1000):
+        rep.update(frames)  # must neither raise nor block on the dead server
+    rep.update(1000)
+    assert time.monotonic() - started < 5.0
+    assert progress.read_progress(redis_server.url, JOB, 1) is None  # operator degrades: None, no exception
+    assert progress.read_progress(redis_server.url, JOB, 1) is None
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "progress to Redis failed" in line]
+    assert len(warnings) == 1, warnings  # one warning per outage, not one per frame
+
+    # Redis comes back (empty: no persistence): the next writes land again.
+    redis_server.start()
+    time.sleep(0.25)  # past retry_seconds
+    rep.update(1000)
+    rep.close()
+    back = progress.read_progress(redis_server.url, JOB, 1)
+    assert back is not None and back.segments[0].frames == 1000
+
+
+def test_unreachable_or_malformed_url_never_raises() -> None:
+    # Nothing listens on port 1 of loopback; a bad scheme is rejected by redis-py at construction.
+    for url in ("redis://127.0.0.1:1/0", "http://127.0.0.1:1/"):
+        rep = RedisReporter(url, JOB, 0, 10, interval=0.0)
+        rep.update(5)
+        rep.close()
+        assert progress.read_progress(url, JOB, 1) is None
