@@ -7,7 +7,6 @@ import time
 import pytest
 import redis
 from support.redis_server import RedisServer
-
 from videojob.operator import progress
 from videojob.worker.progress import KEY_TTL_SECONDS, RedisReporter
 
