@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -40,8 +42,8 @@ class Box(BaseModel):
 
     def padded(self, fraction: float) -> Box:
         """Grow by `fraction` of the box's own size on every side (detections are tight; privacy wants margin)."""
-        dx = round(self.width * fraction)
-        dy = round(self.height * fraction)
+        dx = math.ceil(self.width * fraction - 1e-6)  # rounded up: the margin is the point
+        dy = math.ceil(self.height * fraction - 1e-6)
         return self.model_copy(update={"x0": self.x0 - dx, "y0": self.y0 - dy, "x1": self.x1 + dx, "y1": self.y1 + dy})
 
 

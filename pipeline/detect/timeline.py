@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import math
 from collections.abc import Mapping
 
 from pydantic import BaseModel
@@ -68,50 +69,78 @@ def assign_tracks(samples: Mapping[int, list[Box]], max_gap: int | None = None) 
     return out
 
 
+# Tracks are indexed by blocks of frames so that boxes_at looks only at the tracks alive near a frame.
+BLOCK = 64
+# Float slack when rounding interpolated coordinates outwards (0.1 * 30 must not become 4).
+EPS = 1e-6
+
+
+def _lerp_outwards(a: Box, b: Box, t: float) -> tuple[int, int, int, int]:
+    """Linear interpolation rounded outwards (floor the near edges, ceil the far ones): never a pixel short."""
+    return (
+        math.floor(a.x0 + (b.x0 - a.x0) * t + EPS),
+        math.floor(a.y0 + (b.y0 - a.y0) * t + EPS),
+        math.ceil(a.x1 + (b.x1 - a.x1) * t - EPS),
+        math.ceil(a.y1 + (b.y1 - a.y1) * t - EPS),
+    )
+
+
 class RegionTimeline:
     def __init__(self, tracks: dict[int, list[tuple[int, Box]]], params: _Params) -> None:
-        self.tracks = {tid: sorted(obs, key=lambda o: o[0]) for tid, obs in tracks.items()}
+        self.tracks = {tid: sorted(obs, key=lambda o: o[0]) for tid, obs in tracks.items() if obs}
         self.params = params
         self._frames = {tid: [f for f, _ in obs] for tid, obs in self.tracks.items()}
+        self._blocks: dict[int, list[int]] = {}
+        for tid in sorted(self.tracks):
+            frames = self._frames[tid]
+            first, last = frames[0] - params.hold, frames[-1] + params.hold
+            for block in range(max(0, first) // BLOCK, max(0, last) // BLOCK + 1):
+                self._blocks.setdefault(block, []).append(tid)
 
     @property
     def n_frames(self) -> int:
         return self.params.n_frames
 
-    def _raw_at(self, tid: int, index: int) -> Box | None:
+    def _raw_at(self, tid: int, index: int) -> tuple[Box, tuple[int, int, int, int]] | None:
+        """The observation that stands for this frame and the coordinates it has there."""
         frames = self._frames[tid]
         obs = self.tracks[tid]
         pos = bisect.bisect_left(frames, index)
         if pos < len(frames) and frames[pos] == index:
-            return obs[pos][1]
+            box = obs[pos][1]
+            return box, (box.x0, box.y0, box.x1, box.y1)
         before = obs[pos - 1] if pos > 0 else None
         after = obs[pos] if pos < len(frames) else None
         if before and after and after[0] - before[0] <= self.params.max_gap:
             t = (index - before[0]) / (after[0] - before[0])
             a, b = before[1], after[1]
-            return a.model_copy(
-                update={
-                    "x0": round(a.x0 + (b.x0 - a.x0) * t),
-                    "y0": round(a.y0 + (b.y0 - a.y0) * t),
-                    "x1": round(a.x1 + (b.x1 - a.x1) * t),
-                    "y1": round(a.y1 + (b.y1 - a.y1) * t),
-                    "score": min(a.score, b.score),
-                }
-            )
+            return (a if a.score <= b.score else b), _lerp_outwards(a, b, t)
         nearest = [o for o in (before, after) if o is not None and abs(o[0] - index) <= self.params.hold]
         if not nearest:
             return None
-        return min(nearest, key=lambda o: abs(o[0] - index))[1]
+        box = min(nearest, key=lambda o: abs(o[0] - index))[1]
+        return box, (box.x0, box.y0, box.x1, box.y1)
 
     def boxes_at(self, index: int) -> list[Box]:
+        """Padded boxes clipped to the frame, one per track alive at this frame, in track id order."""
         out = []
-        for tid in sorted(self.tracks):
-            box = self._raw_at(tid, index)
-            if box is None:
+        p = self.params
+        for tid in self._blocks.get(index // BLOCK, ()):
+            found = self._raw_at(tid, index)
+            if found is None:
                 continue
-            clipped = box.padded(self.params.padding).clipped(self.params.width, self.params.height)
-            if clipped is not None:
-                out.append(clipped)
+            box, (x0, y0, x1, y1) = found
+            # Padding grows each side by a fraction of the box's size, rounded up (a margin is the point).
+            dx = math.ceil((x1 - x0) * p.padding - EPS)
+            dy = math.ceil((y1 - y0) * p.padding - EPS)
+            x0, y0, x1, y1 = max(0, x0 - dx), max(0, y0 - dy), min(p.width, x1 + dx), min(p.height, y1 + dy)
+            if x1 > x0 and y1 > y0:
+                # Built without re-validation: the fields come from a validated Box and are plain ints here.
+                out.append(
+                    Box.model_construct(
+                        x0=x0, y0=y0, x1=x1, y1=y1, score=box.score, label=box.label, track_id=box.track_id
+                    )
+                )
         return out
 
     def frames_with_regions(self, start: int = 0, end: int | None = None) -> int:

@@ -29,10 +29,39 @@ def test_template_found_within_two_pixels_and_not_where_absent(tmp_path: Path) -
         if x is not None:
             f[y : y + 24, x : x + 40] = logo()
         frames.append(f)
+    frames.append(np.zeros((240, 320, 3), np.uint8))  # flat: zero variance everywhere, must not match
     found = detector.detect(frames)
+    assert found[3] == []
     assert len(found[0]) == 1 and abs(found[0][0].x0 - 200) <= 2 and abs(found[0][0].y0 - 10) <= 2
     assert len(found[1]) == 1 and abs(found[1][0].x0 - 17) <= 2 and abs(found[1][0].y0 - 150) <= 2
     assert found[2] == []
+
+
+def test_two_logos_in_one_frame_are_two_boxes_and_a_rescaled_logo_needs_scales(tmp_path: Path) -> None:
+    path = tmp_path / "logo.png"
+    cv2.imwrite(str(path), logo())
+    frame = frame_image(0, 320, 240)[..., ::-1].copy()
+    frame[30:54, 60:100] = logo()
+    frame[160:184, 250:290] = logo()
+    big = cv2.resize(logo(), (60, 36), interpolation=cv2.INTER_LINEAR)  # the logo at 1.5x
+    frame[100:136, 150:210] = big
+    single = make_detector(DetectorConfig(kind="template", template=str(path), template_threshold=0.8))
+    (found,) = single.detect([frame])
+    assert sorted((b.x0, b.y0) for b in found) == [(60, 30), (250, 160)]  # no duplicates from neighbouring peaks
+    multi = make_detector(
+        DetectorConfig(kind="template", template=str(path), template_threshold=0.8, template_scales=[1.0, 1.5])
+    )
+    (found,) = multi.detect([frame])
+    scaled = [b for b in found if b.width == 60]
+    assert len(found) == 3 and len(scaled) == 1
+    assert abs(scaled[0].x0 - 150) <= 2 and abs(scaled[0].y0 - 100) <= 2 and scaled[0].height == 36
+
+
+def test_flat_template_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "flat.png"
+    cv2.imwrite(str(path), np.full((20, 20, 3), 90, np.uint8))
+    with pytest.raises(BadInputError, match="flat colour"):
+        make_detector(DetectorConfig(kind="template", template=str(path)))
 
 
 def test_template_must_be_a_readable_image(tmp_path: Path) -> None:
