@@ -24,6 +24,7 @@ import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -187,7 +188,7 @@ def main() -> None:
         for _ in range(args.repeat):
             for name, (cmd, dst) in variants.items():
                 runs[name].append(timed(cmd, dst))
-        results = {}
+        results: dict[str, dict[str, Any]] = {}
         for name, (_, dst) in variants.items():
             best = min(wall for wall, _ in runs[name])
             cpu = min(c for _, c in runs[name])
@@ -200,7 +201,7 @@ def main() -> None:
                 "frames_out": frame_count(dst),
                 "bytes": dst.stat().st_size,
             }
-        fps = {k: v["fps"] for k, v in results.items()}
+        fps: dict[str, float] = {k: v["fps"] for k, v in results.items()}
         one, two, ff = fps["videojob_1_worker"], fps["videojob_2_workers"], fps["ffmpeg"]
         report = {
             "clip": {"width": WIDTH, "height": HEIGHT, "fps": FPS, "frames": frames, "audio": "aac"},

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import functools
 from fractions import Fraction
+from typing import cast
 
 import av
 import numpy as np
+from av.video.codeccontext import VideoCodecContext
 
 from .config import EncodeConfig
 from .errors import BadInputError
@@ -23,7 +25,7 @@ SOFTWARE = {"h264": "libx264", "hevc": "libx265"}
 def encoder_works(name: str) -> bool:
     """Open the encoder on a tiny frame: NVENC is compiled into PyAV's FFmpeg but needs a driver and a GPU."""
     try:
-        ctx = av.CodecContext.create(name, "w")
+        ctx = cast(VideoCodecContext, av.CodecContext.create(name, "w"))
         ctx.width, ctx.height, ctx.pix_fmt = 256, 256, "yuv420p"
         ctx.time_base = Fraction(1, 25)
         ctx.framerate = Fraction(25)
@@ -85,6 +87,7 @@ def add_video_stream(
     lossless: bool = False,
 ) -> av.video.stream.VideoStream:
     stream = container.add_stream(name, rate=rate, options=encoder_options(name, cfg, lossless))
+    assert isinstance(stream, av.video.stream.VideoStream)
     stream.width = width
     stream.height = height
     stream.pix_fmt = "yuv420p"

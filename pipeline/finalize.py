@@ -48,7 +48,9 @@ def verified_segments(workdir: Path, plan: SegmentPlan) -> list[SegmentResult]:
     return results
 
 
-def _video_packets(workdir: Path, plan: SegmentPlan, out_stream: av.stream.Stream) -> Iterator[tuple[float, av.Packet]]:
+def _video_packets(
+    workdir: Path, plan: SegmentPlan, out_stream: av.video.stream.VideoStream
+) -> Iterator[tuple[float, av.Packet]]:
     info = plan.probe
     for seg in plan.segments:
         media, _ = segment_paths(workdir, seg.index)
@@ -63,6 +65,7 @@ def _video_packets(workdir: Path, plan: SegmentPlan, out_stream: av.stream.Strea
                 if packet.size == 0:
                     continue
                 count += 1
+                assert packet.pts is not None  # our own segment files always carry timestamps
                 packet.pts += shift
                 if packet.dts is not None:
                     packet.dts += shift
@@ -86,12 +89,19 @@ def _reencoded_packets(
                 (plan.probe.pts[seg.start] - plan.probe.start_pts) * Fraction(*plan.probe.time_base) / stream.time_base
             )
             for frame in container.decode(stream):
+                assert frame.pts is not None
                 frame.pts += shift
                 frame.pict_type = av.video.frame.PictureType.NONE
                 for packet in out_stream.encode(frame):
-                    yield float(packet.dts * packet.time_base), packet
+                    yield _when(packet), packet
     for packet in out_stream.encode(None):
-        yield float(packet.dts * packet.time_base), packet
+        yield _when(packet), packet
+
+
+def _when(packet: av.Packet) -> float:
+    ts = packet.dts if packet.dts is not None else packet.pts
+    assert ts is not None and packet.time_base is not None
+    return float(ts * packet.time_base)
 
 
 def _source_packets(source: av.container.InputContainer, streams: dict[int, av.stream.Stream], origin: float):

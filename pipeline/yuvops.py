@@ -24,7 +24,7 @@ PLANAR_420 = ("yuv420p", "yuvj420p")
 
 def plane_view(plane: av.video.plane.VideoPlane) -> np.ndarray:
     """A writable height x width view of one plane (the buffer's rows are `line_size` bytes apart)."""
-    rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+    rows = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)
     return rows[:, : plane.width]
 
 
