@@ -93,25 +93,44 @@ def pixelate(rois: Tensor, blocks: int) -> Tensor:
     return small.index_select(1, _nearest_index(sh, h, dev)).index_select(2, _nearest_index(sw, w, dev))
 
 
-def pyramid_fill(img: Tensor, hole: Tensor, smooth_iters: int) -> Tensor:
-    """Fill hole pixels of img [N,C,H,W] float from their surroundings; known pixels keep their values."""
-    known = (~hole).float()
-    levels = [(img * known, known)]
-    cur, k = levels[0]
-    while bool((k == 0).any()) and min(cur.shape[-2:]) > 1:
+def _masked_smooth(x: Tensor, w: Tensor) -> Tensor:
+    """3x3 mean over the pixels with weight w (the valid ones), so a canvas' padding never leaks in."""
+    num = F.avg_pool2d(F.pad(x * w, (1, 1, 1, 1)), 3, stride=1)
+    den = F.avg_pool2d(F.pad(w, (1, 1, 1, 1)), 3, stride=1)
+    return num / den.clamp(min=1e-6)
+
+
+def pyramid_fill(img: Tensor, hole: Tensor, smooth_iters: int, valid: Tensor | None = None) -> Tensor:
+    """Fill hole pixels of img [N,C,H,W] float from their surroundings; known pixels keep their values.
+
+    `valid` [N,1,H,W] (default: everything) marks the pixels that belong to the picture: a frame's crop placed on
+    a larger canvas is filled exactly as it would be alone (padding neither feeds the fill nor is sampled).
+    """
+    v = torch.ones_like(hole[:, :1], dtype=img.dtype) if valid is None else valid.to(img.dtype)
+    known = (~hole[:, :1]).to(img.dtype) * v
+    levels = [(img, known, v)]
+    cur, k = img, known
+    while bool(((k == 0) & (v > 0)).any()) and min(cur.shape[-2:]) > 1:
         # Masked average: sums of known values over sums of weights, so holes never bleed zeros into the fill.
         num = F.avg_pool2d(cur * k, 2, ceil_mode=True)
         den = F.avg_pool2d(k, 2, ceil_mode=True)
-        cur, k = num / den.clamp(min=1e-6), (den > 0).float()
-        levels.append((cur, k))
-    filled = levels[-1][0]
-    for cur, k in reversed(levels[:-1]):
-        up = F.interpolate(filled, size=cur.shape[-2:], mode="bilinear", align_corners=False)
-        filled = torch.where(k > 0, cur, up)
+        cur, k, v = (
+            num / den.clamp(min=1e-6),
+            (den > 0).to(img.dtype),
+            (F.avg_pool2d(v, 2, ceil_mode=True) > 0).to(img.dtype),
+        )
+        levels.append((cur, k, v))
+    filled, _, fv = levels[-1]
+    for cur, k, v in reversed(levels[:-1]):
+        h, w = cur.shape[-2:]
+        # A fixed scale of 2 then a crop (not `size=`): sample positions must not depend on the canvas size.
+        up = F.interpolate(filled * fv, scale_factor=2.0, mode="bilinear", align_corners=False)[..., :h, :w]
+        wsum = F.interpolate(fv, scale_factor=2.0, mode="bilinear", align_corners=False)[..., :h, :w]
+        filled, fv = torch.where(k > 0, cur, up / wsum.clamp(min=1e-6)), v
+    v = levels[0][2]
     for _ in range(smooth_iters):
         # Diffusion inside the hole only: removes the blockiness of the coarse levels.
-        blurred = F.avg_pool2d(F.pad(filled, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
-        filled = torch.where(hole, blurred, filled)
+        filled = torch.where(hole, _masked_smooth(filled, v), filled)
     return torch.where(hole, filled, img)
 
 
@@ -128,7 +147,9 @@ def load_torchscript(path: str, device: str) -> Any:
             warnings.simplefilter("ignore", FutureWarning)
             model = torch.jit.load(path, map_location=device)
     except (RuntimeError, ValueError) as exc:
-        raise BadInputError(f"TorchScript model {path} could not be loaded ({' '.join(str(exc).split())[:200]})") from exc
+        raise BadInputError(
+            f"TorchScript model {path} could not be loaded ({' '.join(str(exc).split())[:200]})"
+        ) from exc
     model.eval()
     return model
 
@@ -155,8 +176,14 @@ def _grouped(boxes: Sequence[Sequence[Box]]) -> list[list[tuple[int, Box]]]:
     return [groups[key] for key in sorted(groups)]
 
 
-def apply_batch(frames: Tensor, boxes: Sequence[Sequence[Box]], op: OperationConfig) -> Tensor:
-    """A new [N,H,W,3] uint8 tensor with `op` applied inside every frame's boxes; `frames` is not modified."""
+def apply_batch(
+    frames: Tensor, boxes: Sequence[Sequence[Box]], op: OperationConfig, valid: Tensor | None = None
+) -> Tensor:
+    """A new [N,H,W,3] uint8 tensor with `op` applied inside every frame's boxes; `frames` is not modified.
+
+    `valid` [N,1,H,W] bool: where frames are crops padded to one canvas, the pixels that are picture (inpaint
+    must not draw from the padding; the other operations only read inside their boxes).
+    """
     n, height, width, _ = frames.shape
     if len(boxes) != n:
         raise ValueError(f"{n} frames but {len(boxes)} box lists")
@@ -169,7 +196,7 @@ def apply_batch(frames: Tensor, boxes: Sequence[Sequence[Box]], op: OperationCon
         if op.torchscript:
             return run_torchscript(out, mask, op.torchscript)
         img = out.permute(0, 3, 1, 2).float()
-        filled = pyramid_fill(img, mask.expand_as(img), smooth_iters=2 * op.inpaint_radius)
+        filled = pyramid_fill(img, mask.expand_as(img), 2 * op.inpaint_radius, valid)
         return filled.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
     if op.kind == "fill":
         r, g, b = op.fill_color
