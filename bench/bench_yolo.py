@@ -81,7 +81,7 @@ def main() -> None:
                 best = min(best, time.perf_counter() - start)
             results[f"fps_batch{batch}"] = round(args.frames / best, 2)
             results[f"ms_per_frame_batch{batch}"] = round(1000 * best / args.frames, 1)
-            results["device"] = detector.device  # type: ignore[attr-defined]
+            results["device"] = getattr(detector, "device", args.device)
     print(json.dumps(results))
 
 

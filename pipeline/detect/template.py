@@ -26,30 +26,49 @@ class TemplateDetector:
         path = Path(template_path)
         if not path.is_file():
             raise BadInputError(f"template image {template_path} does not exist")
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if image is None:
             raise BadInputError(f"template image {template_path} is not an image OpenCV can read")
+        mask = None
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        elif image.shape[2] == 4:
+            # A logo with transparency: only its opaque pixels are compared (the background behind it varies).
+            alpha = image[..., 3]
+            image = np.ascontiguousarray(image[..., :3])
+            if alpha.min() < 255:
+                mask = np.where(alpha > 0, 255, 0).astype(np.uint8)
+        image = image.astype(np.uint8) if image.dtype != np.uint8 else image
         if min(image.shape[:2]) < 4:
             raise BadInputError(
                 f"template image {template_path} is {image.shape[1]}x{image.shape[0]}; need at least 4x4"
             )
-        if float(image.std()) == 0.0:
+        shown = image if mask is None else image[mask > 0]
+        if shown.size == 0 or float(shown.std()) == 0.0:
             # A flat template correlates with nothing (TM_CCOEFF_NORMED divides by its zero variance).
             raise BadInputError(f"template image {template_path} is a single flat colour; crop it to the logo itself")
         self.template = image
         self.threshold = threshold
-        self.templates = []
+        # (template, 3-channel mask or None) per scale
+        self.templates: list[tuple[np.ndarray, np.ndarray | None]] = []
         for scale in sorted(set(scales)):
             size = (max(4, round(image.shape[1] * scale)), max(4, round(image.shape[0] * scale)))
             interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-            self.templates.append(image if scale == 1 else cv2.resize(image, size, interpolation=interp))
+            scaled = image if scale == 1 else cv2.resize(image, size, interpolation=interp)
+            m = None
+            if mask is not None:
+                m = mask if scale == 1 else cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
+                m = cv2.merge([m, m, m])
+            self.templates.append((scaled, m))
 
-    def _candidates(self, frame: np.ndarray, template: np.ndarray) -> tuple[list[list[int]], list[float]]:
+    def _candidates(
+        self, frame: np.ndarray, template: np.ndarray, mask: np.ndarray | None
+    ) -> tuple[list[list[int]], list[float]]:
         th, tw = template.shape[:2]
         fh, fw = frame.shape[:2]
         if th > fh or tw > fw:
             return [], []
-        scores = cv2.matchTemplate(frame, template, cv2.TM_CCOEFF_NORMED)
+        scores = cv2.matchTemplate(frame, template, cv2.TM_CCOEFF_NORMED, mask=mask)
         # Flat frame areas give NaN/inf (zero variance); they match nothing.
         scores = np.nan_to_num(scores, nan=-1.0, posinf=-1.0, neginf=-1.0)
         # Local maxima only: a match scores almost as high one pixel off, and NMS over every pixel is slow.
@@ -60,8 +79,8 @@ class TemplateDetector:
     def _match(self, frame: np.ndarray) -> list[Box]:
         rects: list[list[int]] = []
         scores: list[float] = []
-        for template in self.templates:
-            r, s = self._candidates(frame, template)
+        for template, mask in self.templates:
+            r, s = self._candidates(frame, template, mask)
             rects += r
             scores += s
         if not rects:

@@ -57,6 +57,25 @@ def test_two_logos_in_one_frame_are_two_boxes_and_a_rescaled_logo_needs_scales(t
     assert abs(scaled[0].x0 - 150) <= 2 and abs(scaled[0].y0 - 100) <= 2 and scaled[0].height == 36
 
 
+def test_transparent_logo_matches_on_its_opaque_pixels_only(tmp_path: Path) -> None:
+    # The logo's corners are transparent: over moving footage they show whatever is behind them.
+    rgb = logo()
+    alpha = np.zeros(rgb.shape[:2], np.uint8)
+    cv2.ellipse(alpha, (20, 12), (19, 11), 0, 0, 360, 255, -1)
+    path = tmp_path / "logo.png"
+    cv2.imwrite(str(path), np.dstack([rgb, alpha]))
+    frames = []
+    for i, (x, y) in enumerate([(100, 60), (250, 200), (None, None)]):
+        f = frame_image(7 * i + 3, 320, 240)[..., ::-1].copy()
+        if x is not None:
+            roi = f[y : y + 24, x : x + 40]
+            roi[alpha > 0] = rgb[alpha > 0]
+        frames.append(f)
+    detector = make_detector(DetectorConfig(kind="template", template=str(path), template_threshold=0.9))
+    found = detector.detect(frames)
+    assert [[(b.x0, b.y0) for b in per] for per in found] == [[(100, 60)], [(250, 200)], []]
+
+
 def test_flat_template_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "flat.png"
     cv2.imwrite(str(path), np.full((20, 20, 3), 90, np.uint8))
