@@ -63,6 +63,8 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "cpu": platform.processor() or platform.machine(),
         "torch": torch.__version__,
+        # The figures are only as good as the machine is idle: other processes share these cores.
+        "load_avg_1m_before": round(os.getloadavg()[0], 2),
     }
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / "yolov8n-random.pt"
