@@ -8,6 +8,7 @@ from typing import Any
 
 import av
 
+from ..config import OperationConfig
 from ..encode import NVENC, encoder_works
 from ..errors import BadInputError
 
@@ -85,3 +86,18 @@ def describe(requested: str = "auto") -> DeviceReport:
         # H100/H200 (and A100) have NVDEC but no NVENC engine: encoding is always software there.
         notes.append("NVENC unavailable (no NVIDIA encoder on this machine/GPU): encoding with libx264/libx265")
     return DeviceReport(requested, str(device), cuda, gpu_name(device), nvdec, nvenc, notes)
+
+
+def batched_device(op: OperationConfig) -> Any | None:
+    """The torch device for gpu.process when a segment should take the batched path, None for the CPU path.
+
+    `cuda` (or `auto` with a CUDA device) takes it; so does a TorchScript model, which only torch can run
+    (on the CPU when that is the device). `cpu` and `auto` without CUDA keep the OpenCV path, which is faster
+    on a CPU than torch is.
+    """
+    if op.kind == "none":
+        return None
+    if op.device == "cpu" and not op.torchscript:
+        return None
+    device = resolve_device(op.device)
+    return device if device.type == "cuda" or op.torchscript else None

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from videojob.pipeline.config import OperationConfig
 from videojob.pipeline.errors import BadInputError
-from videojob.pipeline.gpu.device import describe, hwaccel_for, resolve_device
+from videojob.pipeline.gpu.device import batched_device, describe, hwaccel_for, resolve_device
 
 
 def test_auto_and_cpu() -> None:
@@ -31,3 +32,14 @@ def test_report_says_what_falls_back() -> None:
         assert any("no CUDA device" in n for n in report["notes"])
     if not any(report["nvenc"].values()):
         assert any("NVENC unavailable" in n for n in report["notes"])
+
+
+def test_which_segments_take_the_batched_path() -> None:
+    cuda = torch.cuda.is_available()
+    assert batched_device(OperationConfig(device="cpu")) is None
+    assert batched_device(OperationConfig(kind="none", device="auto")) is None
+    auto = batched_device(OperationConfig(device="auto"))
+    assert (auto is not None and auto.type == "cuda") if cuda else auto is None
+    # Only torch runs a TorchScript model, so it takes the batched path even on the CPU.
+    scripted = batched_device(OperationConfig(device="cpu", torchscript="/models/m.pt"))
+    assert scripted is not None and scripted.type == "cpu"
