@@ -90,6 +90,19 @@ class Kube:
     def set_job_suspend(self, namespace: str, name: str, suspend: bool) -> None:
         self.batch.patch_namespaced_job(name, namespace, {"spec": {"suspend": suspend}}, _request_timeout=TIMEOUT)
 
+    def delete_children(self, namespace: str, job_name: str, selector: str, names: list[str]) -> None:
+        """Stop a deleted VideoJob's work now instead of waiting for the garbage collector to get round to it."""
+        try:
+            self.batch.delete_namespaced_job(
+                job_name, namespace, propagation_policy="Background", _request_timeout=TIMEOUT
+            )
+        except ApiException as e:
+            if e.status != 404:
+                raise
+        for name in names:
+            self.delete_pod(namespace, name)
+        self.core.delete_collection_namespaced_pod(namespace, label_selector=selector, _request_timeout=TIMEOUT)
+
     def delete_videojob(self, namespace: str, name: str, uid: str) -> None:
         body = {"propagationPolicy": "Background", "preconditions": {"uid": uid}}
         try:

@@ -13,6 +13,7 @@ from urllib3.exceptions import HTTPError
 from .. import api, metrics
 from ..controller import Controller
 from ..kube import Kube, configure
+from ..naming import child_name, selector
 from ..settings import OperatorSettings
 from ..status import TERMINAL
 
@@ -44,7 +45,8 @@ def reconcile(body: kopf.Body, status: kopf.Status, uid: str, patch: kopf.Patch,
         # The API server hiccupped: try again soon rather than sleeping in the handler.
         raise kopf.TemporaryError(f"API call failed: {e}", delay=5) from e
     for kind, reason, message in step.events:
-        (kopf.warn if kind == "Warning" else kopf.info)(body, reason=reason, message=message)
+        # kopf.event, not kopf.info: posting.level (WARNING) keeps kopf's per-tick logs out of the Events.
+        kopf.event(body, type=kind, reason=reason, message=message)
     new = step.status.model_dump(by_alias=True, exclude_none=True, mode="json")
     if new != {k: v for k, v in seen.items() if k != "kopf"}:
         patch.status.update(new)
@@ -66,7 +68,17 @@ def _rank(status: dict[str, Any]) -> tuple[int, int]:
 
 @kopf.on.delete(api.GROUP, api.VERSION, api.PLURAL, optional=True)
 def forget(namespace: str, name: str, uid: str, **_: Any) -> None:
-    """Children go with the VideoJob through owner references; only the operator's memory needs cleaning."""
+    """Children carry owner references, so the garbage collector removes them in any case; deleting them here
+    stops the GPU pods at once (the collector may take a while)."""
+    try:
+        controller().kube.delete_children(
+            namespace,
+            child_name(name, "segments"),
+            selector(name),
+            [child_name(name, "detect"), child_name(name, "finalize")],
+        )
+    except (ApiException, HTTPError, OSError) as e:
+        log.warning("could not delete the children of %s/%s now (the garbage collector will): %s", namespace, name, e)
     _written.pop(uid, None)
     _phases.pop(uid, None)
     metrics.forget(namespace, name)

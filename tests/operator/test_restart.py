@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 
@@ -53,6 +54,21 @@ def test_operator_restarted_while_detecting_does_not_start_a_second_detect(kube,
     assert len(videojobs.runs("early", "detect")) == 1
 
 
+def lingering(kube, namespace: str, name: str) -> list[str]:
+    """Children still alive. A pod that has stopped and awaits removal (deletionTimestamp set, phase terminal) is
+    not counted: the pod runner does not always remove such objects as kubelet would (reported to the harness)."""
+    out = kube.kubectl("get", "pods,jobs", "-n", namespace, "-l", f"videojob.dev/job={name}", "-o", "json")
+    alive = []
+    for item in json.loads(out.stdout)["items"]:
+        gone = item["metadata"].get("deletionTimestamp") and item.get("status", {}).get("phase") in (
+            "Succeeded",
+            "Failed",
+        )
+        if item["kind"] == "Job" or not gone:
+            alive.append(f"{item['kind']}/{item['metadata']['name']}")
+    return alive
+
+
 def test_deleting_a_running_videojob_leaves_no_children(kube, operator, videojobs) -> None:
     videojobs.clip(frames=96)
     videojobs.apply("doomed", videojobs.spec(segments=4, maxParallelPods=1))
@@ -61,6 +77,6 @@ def test_deleting_a_running_videojob_leaves_no_children(kube, operator, videojob
     )
     assert videojobs.children("doomed")
     kube.kubectl("delete", "videojob", "doomed", "-n", videojobs.namespace, "--wait=true", "--timeout=60s")
-    kube.wait_for("every child to be gone", lambda: videojobs.children("doomed") == [], timeout=90)
+    kube.wait_for("every child to be gone", lambda: lingering(kube, videojobs.namespace, "doomed") == [], timeout=90)
     kube.wait_for("every process to stop", lambda: all(r.end is not None for r in videojobs.runs("doomed")), timeout=60)
     assert not (videojobs.volume / "out" / "clip.mp4").exists()
