@@ -55,13 +55,16 @@ def _box_sum(x: Tensor, k: int, dim: int) -> Tensor:
     """Sum over a centred window of k (odd) along dim, reflect-101 border, in exact integers."""
     n = x.shape[dim]
     padded = x.index_select(dim, _reflect101(n, k // 2, x.device))
-    csum = F.pad(padded.cumsum(dim), [0, 0] * (x.dim() - 1 - dim) + [1, 0])
+    csum = F.pad(padded.cumsum(dim, dtype=x.dtype), [0, 0] * (x.dim() - 1 - dim) + [1, 0])
     return csum.narrow(dim, k, n) - csum.narrow(dim, 0, n)
 
 
 def box_blur(rois: Tensor, k: int) -> Tensor:
     """cv2.blur(roi, (k, k)) for a stack [M,h,w,3] uint8: integer window sums, rounded mean."""
-    s = _box_sum(_box_sum(rois.to(torch.int64), k, 2), k, 1)
+    # int32 sums are exact while the largest running sum fits; int64 otherwise (huge kernels on 4K boxes).
+    h, w = rois.shape[1:3]
+    dtype = torch.int32 if 255 * k * (max(h, w) + k) < 2**31 and 2 * 255 * k * k + k * k < 2**31 else torch.int64
+    s = _box_sum(_box_sum(rois.to(dtype), k, 2), k, 1)
     area = k * k
     return torch.div(2 * s + area, 2 * area, rounding_mode="floor").to(torch.uint8)
 
