@@ -180,3 +180,12 @@ def test_odd_sizes_round_trip() -> None:
     assert (tuple(y.shape), tuple(u.shape), tuple(v.shape)) == ((1, 121, 161), (1, 61, 81), (1, 61, 81))
     back = yuv_to_bgr(y, u, v, kr_kb, False)[0].numpy()
     assert np.abs(back.astype(int) - img).max() <= 3
+
+
+@pytest.mark.parametrize("k", [3, 31, 2053])  # 2053: sums beyond int32, the int64 branch
+def test_box_blur_is_cv2_blur(k: int) -> None:
+    from videojob.pipeline.gpu.ops import box_blur
+
+    roi = frames()[1][:9, :13].copy()
+    got = box_blur(torch.from_numpy(roi)[None], k)[0].numpy()
+    assert np.abs(got.astype(int) - cv2.blur(roi, (k, k))).max() <= 1
