@@ -81,14 +81,23 @@ class NormRegion(_Model):
 class DetectorSpec(_Model):
     kind: Literal["yolo", "template", "static", "none"] = "static"
     model: str | None = Field(default=None, max_length=1024)  # relative: on the input volume; absolute: in the image
-    classes: list[int] = Field(default_factory=lambda: [0], max_length=128, **_extra(default=[0]))
+    # COCO class ids (0 = person); empty keeps every class.
+    classes: list[int] = Field(
+        default_factory=lambda: [0], max_length=128, **_extra(default=[0], items={"type": "integer", "minimum": 0})
+    )
     confidence: float = Field(default=0.25, ge=0.0, le=1.0)
     iou: float = Field(default=0.5, ge=0.0, le=1.0)
-    imgsz: int = Field(default=640, ge=32, le=4096)
+    imgsz: int = Field(default=640, ge=32, le=4096, multiple_of=32)
     batch: int = Field(default=8, ge=1, le=256)
-    device: str = Field(default="auto", max_length=32)
+    device: str = Field(default="auto", max_length=32, pattern=r"^(auto|cpu|mps|cuda|cuda:\d+|\d+)$")
     template: str | None = Field(default=None, max_length=1024)
     template_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    template_scales: list[float] = Field(
+        default_factory=lambda: [1.0],
+        min_length=1,
+        max_length=16,
+        **_extra(default=[1.0], items={"type": "number", "minimum": 0.05, "maximum": 20}),
+    )
     regions: list[NormRegion] = Field(default_factory=list, max_length=64, **_extra(default=[]))
     sample_every: int = Field(default=5, ge=1, le=1000)
     hold_frames: int = Field(default=10, ge=0, le=10000)
@@ -102,7 +111,7 @@ class DetectorSpec(_Model):
             "x-kubernetes-validations": [
                 {
                     "rule": "!has(self.kind) || self.kind != 'static' || (has(self.regions) && size(self.regions) > 0)",
-                    "message": "detector 'static' needs at least one region (x, y, w, h in 0..1)",
+                    "message": "detector 'static' needs at least one region (left, top, width, height in 0..1)",
                 },
                 {
                     "rule": "!has(self.kind) || self.kind != 'yolo' || has(self.model)",
