@@ -1,0 +1,73 @@
+{{- define "videojob.name" -}}
+{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "videojob.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "videojob.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "videojob.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{- define "videojob.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "videojob.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "videojob.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "videojob.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Namespaces the operator watches when not cluster-wide (default: the release namespace). */}}
+{{- define "videojob.watchNamespaces" -}}
+{{- if .Values.watchNamespaces -}}
+{{- .Values.watchNamespaces | uniq | toJson -}}
+{{- else -}}
+{{- list .Release.Namespace | toJson -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "videojob.redisSecretName" -}}
+{{- default (printf "%s-redis" (include "videojob.fullname" .)) .Values.redis.auth.existingSecret -}}
+{{- end -}}
+
+{{/*
+The operator's RBAC rules: exactly those of deploy/manifests/rbac.yaml (tests/ship compares them).
+*/}}
+{{- define "videojob.rules" -}}
+# The custom resource: watch it, keep kopf's annotations, delete it after ttlSecondsAfterFinished.
+- apiGroups: ["videojob.dev"]
+  resources: ["videojobs"]
+  verbs: ["get", "list", "watch", "patch", "delete"]
+- apiGroups: ["videojob.dev"]
+  resources: ["videojobs/status"]
+  verbs: ["get", "patch"]
+# Children carry blockOwnerDeletion owner references (OwnerReferencesPermissionEnforcement).
+- apiGroups: ["videojob.dev"]
+  resources: ["videojobs/finalizers"]
+  verbs: ["update"]
+# Detect and finalize pods; deletecollection by label when a VideoJob is deleted.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "create", "delete", "deletecollection"]
+# The Indexed Job of segment pods.
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["get", "create", "patch", "delete"]
+# Events on VideoJobs.
+- apiGroups: ["", "events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create"]
+{{- end -}}
