@@ -50,18 +50,25 @@ def choose_encoder(cfg: EncodeConfig) -> str:
     return SOFTWARE[cfg.codec]
 
 
-def encoder_options(name: str, cfg: EncodeConfig, lossless: bool = False) -> dict[str, str]:
-    """Options for `name`; identical for every segment of a job by construction."""
+def encoder_options(name: str, cfg: EncodeConfig, lossless: bool = False, joined: bool = True) -> dict[str, str]:
+    """Options for `name`; identical for every segment of a job by construction.
+
+    `joined`: the stream is one of several segments that will be joined by packet copy. A stream that is the
+    whole output (a one-segment plan, or the single encode of stage=finalize) has no seams to hide and keeps
+    the encoder's own rate control, as the ffmpeg command line does.
+    """
     if name == "libx264":
         # mbtree lowers the quality of a stream's last frames (nothing references them) and ipratio raises the
         # first IDR's: with one stream per segment both pulse at every seam, so both are off.
         # pbratio=1 likewise keeps the last mini-GOP of a segment from standing out.
-        params = "open-gop=0:scenecut=0:mbtree=0:ipratio=1.0:pbratio=1.0"
+        # The price is bitrate at a given CRF (and the CPU to code it), so a lone stream keeps them.
+        params = "open-gop=0:scenecut=0:mbtree=0:ipratio=1.0:pbratio=1.0" if joined else "open-gop=0"
         opts = {"preset": "ultrafast" if lossless else cfg.preset, "x264-params": params}
         opts.update({"qp": "0"} if lossless else {"crf": str(cfg.quality)})
         return opts
     if name == "libx265":
-        params = "open-gop=0:scenecut=0:cutree=0:ipratio=1.0:log-level=error:repeat-headers=1"
+        seams = "scenecut=0:cutree=0:ipratio=1.0:" if joined else ""
+        params = f"open-gop=0:{seams}log-level=error:repeat-headers=1"
         opts = {"preset": cfg.preset, "x265-params": params + (":lossless=1" if lossless else f":crf={cfg.quality}")}
         return opts
     if name in NVENC.values():
@@ -85,8 +92,9 @@ def add_video_stream(
     time_base: Fraction,
     rate: Fraction,
     lossless: bool = False,
+    joined: bool = True,
 ) -> av.video.stream.VideoStream:
-    stream = container.add_stream(name, rate=rate, options=encoder_options(name, cfg, lossless))
+    stream = container.add_stream(name, rate=rate, options=encoder_options(name, cfg, lossless, joined))
     assert isinstance(stream, av.video.stream.VideoStream)
     stream.width = width
     stream.height = height

@@ -142,6 +142,7 @@ def finalize(
                 info.height,
                 Fraction(*info.time_base),
                 Fraction(*info.rate),
+                joined=False,  # the one encode of the whole output
             )
         else:
             encoder = results[0].encoder

@@ -110,7 +110,16 @@ def process_segment(
     time_base = Fraction(*info.time_base)
     with atomic_path(media) as tmp, av.open(str(tmp), "w") as out:
         stream = add_video_stream(
-            out, encoder, cfg.encode, info.width, info.height, time_base, Fraction(*info.rate), intermediate
+            out,
+            encoder,
+            cfg.encode,
+            info.width,
+            info.height,
+            time_base,
+            Fraction(*info.rate),
+            lossless=intermediate,
+            # A one-segment plan is the whole output: no seams, so the encoder keeps its own rate control.
+            joined=len(plan.segments) > 1,
         )
         for idx, frame in iter_frames(input_path, info, seg.start, seg.end):
             boxes = timeline.boxes_at(idx) if timeline is not None else []

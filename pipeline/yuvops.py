@@ -10,10 +10,12 @@ the boxes stays exactly as decoded.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from .config import OperationConfig
 from .detect.regions import Box
@@ -29,6 +31,25 @@ def plane_view(plane: av.video.plane.VideoPlane) -> np.ndarray:
 
 
 _spare: dict[tuple[int, int, str], av.VideoFrame] = {}
+_local = threading.local()
+
+
+def _convert(frame: av.VideoFrame, fmt: str) -> av.VideoFrame:
+    """`frame.reformat(format=fmt)` through one swscale context per direction and thread, on this thread.
+
+    A fresh frame's own reformat() builds a new swscale context for every call and, by default, a pool of
+    scaler threads for it: for a box-sized crop that setup costs far more than the conversion (milliseconds of
+    wall time per frame while the encoder's threads hold the cores). A kept context with the same sizes and
+    formats is reused as it is, and gives the same pixels.
+    """
+    cache = getattr(_local, "reformatters", None)
+    if cache is None:
+        cache = _local.reformatters = {}
+    key = (frame.format.name, fmt)
+    reformatter = cache.get(key)
+    if reformatter is None:
+        reformatter = cache[key] = VideoReformatter()
+    return reformatter.reformat(frame, format=fmt, threads=1)
 
 
 def copy_frame(frame: av.VideoFrame) -> tuple[av.VideoFrame, list[np.ndarray]]:
@@ -78,10 +99,10 @@ def edit_frame(frame: av.VideoFrame, boxes: Sequence[Box], op: OperationConfig) 
         if b.x1 <= b.x0 or b.y1 <= b.y0:
             continue
         x0, y0, x1, y1 = _even_window(b, margin, width, height)
-        bgr = _crop(planes, fmt, x0, y0, x1, y1).to_ndarray(format="bgr24")
+        bgr = _convert(_crop(planes, fmt, x0, y0, x1, y1), "bgr24").to_ndarray()
         local = b.model_copy(update={"x0": b.x0 - x0, "y0": b.y0 - y0, "x1": b.x1 - x0, "y1": b.y1 - y0})
         edited = apply_operation(bgr, [local], op)
-        new = [plane_view(p) for p in av.VideoFrame.from_ndarray(edited, format="bgr24").reformat(format=fmt).planes]
+        new = [plane_view(p) for p in _convert(av.VideoFrame.from_ndarray(edited, format="bgr24"), fmt).planes]
         # Paste the box only (chroma: every sample that any of its pixels uses).
         planes[0][b.y0 : b.y1, b.x0 : b.x1] = new[0][local.y0 : local.y1, local.x0 : local.x1]
         cx0, cy0, cx1, cy1 = b.x0 // 2, b.y0 // 2, (b.x1 + 1) // 2, (b.y1 + 1) // 2
