@@ -170,6 +170,7 @@ class ControlPlane:
 
     def stop(self) -> None:
         # Reverse order: controllers first, etcd last.
+        # The API server's graceful shutdown waits ~10 s for open watches; its data is throwaway, so be brief.
         for name in reversed(list(self.processes)):
-            procs.stop(self.processes[name])
+            procs.stop(self.processes[name], grace=3.0)
         self.processes.clear()

@@ -96,7 +96,7 @@ class PodRunner:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
         for t in self._threads:
-            t.join(timeout=10)
+            t.join(timeout=1)  # daemon threads; the watch ends when the API server stops
 
     def claim_path(self, namespace: str, claim: str) -> Path:
         """The hostPath of the PersistentVolume the claim is bound to, as kubelet would mount it."""
@@ -237,12 +237,15 @@ class PodRunner:
                 "containerStatuses": [_container_status(container, running=started)],
             },
         )
+        if key + "#deleting" in self._seen:  # deleted while starting: _terminate found no process to stop
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
         code = proc.wait()
         record.end, record.exit_code = time.monotonic(), (128 + -code if code < 0 else code)
-        with self._lock:
-            self._procs.pop(key, None)
         message = _message(message_file, logfile, record.exit_code, container.termination_message_policy)
         self._finish(pod, record.exit_code, message, "Completed" if record.exit_code == 0 else "Error", started)
+        with self._lock:  # only now, so that a deletion's final delete comes after the terminal status
+            self._procs.pop(key, None)
 
     def _finish(
         self, pod: client.V1Pod, code: int, message: str, reason: str, started: dt.datetime | None = None
@@ -292,19 +295,21 @@ class PodRunner:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
             # _run sees the exit and records the terminal status before the final delete below
-            for _ in range(100):
+            for _ in range(200):
                 with self._lock:
                     if base not in self._procs:
                         break
                 time.sleep(0.05)
-            time.sleep(0.3)
-        with contextlib.suppress(ApiException):
-            self.core.delete_namespaced_pod(
-                pod.metadata.name,
-                pod.metadata.namespace,
-                grace_period_seconds=0,
-                body=client.V1DeleteOptions(preconditions={"uid": pod.metadata.uid}),
-            )
+        # kubelet's last word: delete with grace 0. The grace period must be in the body: with a body, the API
+        # server ignores the gracePeriodSeconds query parameter and the pod would stay Terminating forever.
+        options = client.V1DeleteOptions(
+            grace_period_seconds=0, preconditions=client.V1Preconditions(uid=pod.metadata.uid)
+        )
+        try:
+            self.core.delete_namespaced_pod(pod.metadata.name, pod.metadata.namespace, body=options)
+        except ApiException as exc:
+            if exc.status not in (404, 409):  # gone already, or a new pod of the same name
+                log.warning("final delete of %s failed: %s", pod.metadata.name, exc.reason)
 
     # ---- test controls -------------------------------------------------------------------------------------
     def kill(self, namespace: str, name: str) -> None:
@@ -317,9 +322,29 @@ class PodRunner:
             os.killpg(proc.pid, signal.SIGKILL)
 
     def evict(self, namespace: str, name: str) -> None:
-        """Evict through the real Eviction API: the API server adds DisruptionTarget and deletes the pod."""
+        """Evict through the real Eviction API: the API server adds DisruptionTarget (reason
+        EvictionByEvictionAPI) and deletes the pod; the runner then stops it (pod Failed) and finalizes the delete."""
         body = client.V1Eviction(metadata=client.V1ObjectMeta(name=name, namespace=namespace))
         self.core.create_namespaced_pod_eviction(name, namespace, body)
+
+    def preempt(self, namespace: str, name: str) -> None:
+        """What kube-scheduler does to a preemption victim: a DisruptionTarget condition (reason
+        PreemptionByScheduler) in the pod status, then a graceful delete; the runner stops it as for any delete."""
+        pod = self.core.read_namespaced_pod(name, namespace)
+        condition = {
+            "type": "DisruptionTarget",
+            "status": "True",
+            "reason": "PreemptionByScheduler",
+            "message": "pod runner: preempted by the test",
+            "lastTransitionTime": now().isoformat(),
+        }
+        self._patch_status(pod, {"conditions": [condition]})
+        grace = pod.spec.termination_grace_period_seconds
+        options = client.V1DeleteOptions(
+            grace_period_seconds=30 if grace is None else grace,
+            preconditions=client.V1Preconditions(uid=pod.metadata.uid),
+        )
+        self.core.delete_namespaced_pod(name, namespace, body=options)
 
     # ---- helpers ------------------------------------------------------------------------------------------
     def _prepare(self, pod: client.V1Pod) -> tuple[list[tuple[str, str]], Path, Path]:
@@ -390,7 +415,8 @@ def _field(pod: client.V1Pod, path: str) -> str:
 
 
 def _message(message_file: Path, logfile: Path, code: int, policy: str | None) -> str:
-    data = message_file.read_bytes()[:MESSAGE_LIMIT] if message_file.exists() else b""
+    # kubelet keeps the last 4096 bytes of the file (tail.ReadAtMost)
+    data = message_file.read_bytes()[-MESSAGE_LIMIT:] if message_file.exists() else b""
     if not data and code != 0 and policy == "FallbackToLogsOnError":
         lines = logfile.read_bytes().splitlines()[-LOG_FALLBACK_LINES:]
         data = b"\n".join(lines)[-LOG_FALLBACK_BYTES:]
