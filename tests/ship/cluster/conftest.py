@@ -1,0 +1,3 @@
+from cluster.fixtures import kube, namespace
+
+__all__ = ["kube", "namespace"]
