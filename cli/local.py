@@ -48,6 +48,12 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
         metavar="X,Y,W,H",
         help="fixed region in normalized coordinates (repeatable)",
     )
+    p.add_argument(
+        "--device",
+        choices=["cpu", "auto", "cuda"],
+        default="cpu",
+        help="where region operations run: cpu (OpenCV), cuda (batched torch), auto (cuda when there is one)",
+    )
     p.add_argument("--sample-every", type=int, default=5, help="detect on every k-th frame when planning")
     p.add_argument("--dense", action="store_true", help="detect on every frame inside the segments")
     p.add_argument("--padding", type=float, default=0.1)
@@ -89,7 +95,7 @@ def build_config(args: argparse.Namespace) -> Any:
         seg = seg.model_copy(update={"min_segments": max(1, args.workers)})
     return JobConfig(
         detector=detector,
-        operation=OperationConfig(kind=args.op),
+        operation=OperationConfig(kind=args.op, device=args.device),
         segmentation=seg,
         encode=EncodeConfig(
             codec=args.codec,

@@ -13,10 +13,11 @@ from pydantic import BaseModel
 
 from .atomic import atomic_path, write_text_atomic
 from .decode import iter_arrays, iter_frames
-from .detect import RegionTimeline, build_timeline, make_detector
+from .detect import Box, RegionTimeline, build_timeline, make_detector
 from .detect.sampling import detect_frames
 from .encode import add_video_stream, choose_encoder
 from .errors import BadInputError
+from .gpu.device import batched_device
 from .plan import SegmentPlan
 from .yuvops import edit_frame
 
@@ -37,6 +38,7 @@ class SegmentResult(BaseModel):
     seconds: float
     fps: float
     skipped: bool = False
+    backend: str = "opencv"  # what ran the region operation: "opencv" (CPU) or "torch:<device>" (batched)
 
 
 def segment_paths(workdir: Path, index: int) -> tuple[Path, Path]:
@@ -102,6 +104,9 @@ def process_segment(
         timeline = (
             dense_timeline(input_path, plan, seg.start, seg.end) if cfg.detector.dense else load_timeline(workdir)
         )
+    # The batched torch path when the operation asks for a CUDA device (or auto finds one) or runs a TorchScript
+    # model; torch is imported only then.
+    device = batched_device(cfg.operation) if detecting else None
     intermediate = cfg.encode.stage == "finalize"
     encoder = "libx264" if intermediate else choose_encoder(cfg.encode)
     media, meta = segment_paths(workdir, index)
@@ -121,23 +126,38 @@ def process_segment(
             # A one-segment plan is the whole output: no seams, so the encoder keeps its own rate control.
             joined=len(plan.segments) > 1,
         )
-        for idx, frame in iter_frames(input_path, info, seg.start, seg.end):
-            boxes = timeline.boxes_at(idx) if timeline is not None else []
-            if boxes:
-                with_regions += 1
-                out_frame = edit_frame(frame, boxes, cfg.operation)
-            else:
-                out_frame = frame  # untouched frames go to the encoder as decoded (no colour round trip)
+
+        def write(idx: int, frame: av.VideoFrame) -> None:
+            nonlocal written
             # The source's own timestamps, relative to the segment's first frame (MP4 rounds a non-zero start
             # through its edit list); finalize adds the segment's offset back. Variable rates survive.
-            out_frame.pts = info.pts[idx] - info.pts[seg.start]
-            out_frame.time_base = time_base
-            out_frame.pict_type = av.video.frame.PictureType.NONE
-            for packet in stream.encode(out_frame):
+            frame.pts = info.pts[idx] - info.pts[seg.start]
+            frame.time_base = time_base
+            frame.pict_type = av.video.frame.PictureType.NONE
+            for packet in stream.encode(frame):
                 out.mux(packet)
             written += 1
             if on_progress is not None and (written % 10 == 0 or written == seg.frames):
                 on_progress(written, seg.frames)
+
+        def boxes_at(idx: int) -> list[Box]:
+            return timeline.boxes_at(idx) if timeline is not None else []
+
+        frames = iter_frames(input_path, info, seg.start, seg.end)
+        if device is not None:
+            # The batched torch backend (a CUDA device, or a TorchScript model): same frames, same boxes.
+            from .gpu.process import process_frames_batched
+
+            stats = process_frames_batched(frames, boxes_at, cfg.operation, write, device=device)
+            with_regions = stats.frames_with_regions
+        else:
+            for idx, frame in frames:
+                boxes = boxes_at(idx)
+                if boxes:
+                    with_regions += 1
+                    frame = edit_frame(frame, boxes, cfg.operation)
+                # untouched frames go to the encoder as decoded (no colour round trip)
+                write(idx, frame)
         for packet in stream.encode(None):
             out.mux(packet)
     if written != seg.frames:
@@ -157,6 +177,7 @@ def process_segment(
         intermediate=intermediate,
         seconds=round(seconds, 3),
         fps=round(written / seconds, 2) if seconds > 0 else 0.0,
+        backend=f"torch:{device}" if device is not None else "opencv",
     )
     write_text_atomic(meta, result.model_dump_json())
     return result
