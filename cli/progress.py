@@ -47,4 +47,5 @@ class ProgressDisplay:
             self.progress.update(self.tasks[name], completed=done, total=total, fps=fps)
         elif done == total or now - self.last_line >= 2.0:
             self.last_line = now
-            print(f"{label}: {done}/{total} frames, {fps:.1f} fps", flush=True)
+            eta = f", ETA {(total - done) / fps:.0f} s" if 0 < done < total and fps > 0 else ""
+            print(f"{label}: {done}/{total} frames, {fps:.1f} fps{eta}", flush=True)

@@ -13,6 +13,7 @@ from queue import Empty
 from typing import Any
 
 from .config import JobConfig
+from .errors import BadInputError
 from .finalize import FinalReport
 from .stages import detect_and_plan, finalize, process_segment
 
@@ -80,13 +81,19 @@ def run_local(
     output_path: Path | str,
     config: JobConfig,
     workers: int = 1,
+    segments: int | None = None,
     workdir: Path | str | None = None,
     progress: ProgressSink | None = None,
     keep_workdir: bool = False,
 ) -> FinalReport:
     input_path, output_path = Path(input_path).resolve(), Path(output_path).resolve()
+    if not output_path.parent.is_dir():
+        raise BadInputError(f"output directory {output_path.parent} does not exist; create it first")
     own_workdir = workdir is None
     work = Path(tempfile.mkdtemp(prefix="videojob-", dir=output_path.parent)) if workdir is None else Path(workdir)
+    if segments is not None:  # a count given here wins over the config's (None: the config decides)
+        seg_cfg = config.segmentation.model_copy(update={"segments": segments})
+        config = config.model_copy(update={"segmentation": seg_cfg})
     sink = progress or (lambda *_: None)
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
     if config.encode.threads == 0 and workers > 1:
