@@ -138,6 +138,8 @@ class ControlPlane:
                 # the pod runner heartbeats every few seconds; be patient with a loaded CI machine
                 "--node-monitor-grace-period=60s",
                 "--concurrent-job-syncs=5",
+                # claims made by tests bind on the binder's periodic sync as often as on events; keep it short
+                "--pvclaimbinder-sync-period=1s",
                 "--v=1",
             ],
             logs / "kube-controller-manager.log",

@@ -24,6 +24,7 @@ class KubeCluster:
     plane: ControlPlane
     runner: PodRunner
     root: Path
+    start_seconds: float = 0.0  # from the first process to schedulable nodes
 
     @property
     def kubeconfig(self) -> Path:
@@ -119,8 +120,16 @@ class KubeCluster:
 
 @pytest.fixture(scope="session")
 def kube() -> Iterator[KubeCluster]:
+    t0 = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="videojob-kube-"))
-    plane = ControlPlane(root / "plane")
+    try:
+        plane = ControlPlane(root / "plane")
+    except RuntimeError as exc:  # binaries missing: one line saying how to build them, no traceback
+        missing = str(exc)
+    else:
+        missing = ""
+    if missing:
+        pytest.fail(missing, pytrace=False)
     plane.start()
     runner: PodRunner | None = None
     try:
@@ -138,7 +147,14 @@ def kube() -> Iterator[KubeCluster]:
                 time.sleep(0.3)
         runner = PodRunner(api)
         runner.start()
-        yield KubeCluster(plane, runner, root)
+        cluster = KubeCluster(plane, runner, root)
+        # Admission taints every new node not-ready until the node lifecycle controller sees it Ready; pods made
+        # before that wait for the scheduler's backoff, so the first test would be slow for no reason of its own.
+        cluster.wait_for(
+            "nodes without the not-ready taint", lambda: _schedulable(core, runner), timeout=60, interval=0.2
+        )
+        cluster.start_seconds = time.monotonic() - t0
+        yield cluster
     finally:
         if runner is not None:
             runner.stop()
@@ -159,6 +175,14 @@ def namespace(kube: KubeCluster) -> Iterator[str]:
     )
     yield name
     core.delete_namespace(name, propagation_policy="Background")
+
+
+def _schedulable(core: client.CoreV1Api, runner: PodRunner) -> bool:
+    for node in runner.nodes:
+        taints = core.read_node(node.name).spec.taints or []
+        if any(t.key.startswith("node.kubernetes.io/") for t in taints):
+            return False
+    return True
 
 
 def _exists(read: Any) -> bool:

@@ -2,12 +2,15 @@
 
 These machines have no container runtime and no GPU, so this stands in for kubelet, and only for it: the API server,
 scheduler, Job controller and garbage collector are the real ones. Deviations from kubelet, on purpose:
-- the image is not pulled; `python`/`python3` commands run this test run's interpreter (the project's venv);
+- the image is not pulled (it is recorded); `python`/`python3` commands run this test run's interpreter (the
+  project's venv), other bare names in the venv's bin dir run from there; `$(VAR)` references are expanded;
 - volumes are local directories: a persistentVolumeClaim mounts its bound PersistentVolume's hostPath directly,
   an emptyDir is a temp dir;
   env values and args that start with a volume's mountPath (or equal the terminationMessagePath) are rewritten
   to the local path that stands for it, since processes cannot mount;
-- one container per pod; restartPolicy is treated as Never (Jobs replace failed pods themselves);
+- one container per pod (init containers and sidecars are not run); restartPolicy is treated as Never (Jobs
+  replace failed pods themselves); securityContext (runAsUser...) and resource limits are not enforced;
+- env: PATH/LANG/HOME/TMPDIR from the test run, then the pod's value, fieldRef, secretKeyRef, configMapKeyRef;
 - `kubectl logs` has no kubelet to ask: logs are files, see `log_path`.
 """
 
@@ -34,6 +37,7 @@ from kubernetes.client.rest import ApiException
 log = logging.getLogger("podrunner")
 MESSAGE_LIMIT = 4096  # kubelet truncates termination messages to 4096 bytes
 LOG_FALLBACK_BYTES, LOG_FALLBACK_LINES = 2048, 80
+_VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 
 
 def now() -> dt.datetime:
@@ -205,11 +209,11 @@ class PodRunner:
         try:
             mounts, workdir, message_file = self._prepare(pod)
             env = self._env(pod, container, mounts, message_file)
-            command = [_rewrite(a, mounts) for a in (container.command or []) + (container.args or [])]
+            argv = (container.command or []) + (container.args or [])
+            command = [_rewrite(_expand(a, env), mounts) for a in argv]
             if not command:
                 raise RuntimeError("the pod runner needs an explicit command (images are not pulled)")
-            if command[0] in ("python", "python3"):
-                command[0] = sys.executable
+            command[0] = _executable(command[0])
             cwd = _rewrite(container.working_dir, mounts) if container.working_dir else str(workdir)
         except Exception as exc:
             self._finish(pod, 128, f"pod runner could not start the container: {exc}", "ContainerCannotRun")
@@ -377,7 +381,7 @@ class PodRunner:
         env.update({"HOSTNAME": pod.metadata.name, "YOLO_OFFLINE": "1", "PYTHONSAFEPATH": "1", "PYTHONUNBUFFERED": "1"})
         for e in container.env or []:
             if e.value is not None:
-                env[e.name] = _rewrite(e.value, mounts)
+                env[e.name] = _rewrite(_expand(e.value, env), mounts)
             elif e.value_from is not None and e.value_from.field_ref is not None:
                 env[e.name] = _field(pod, e.value_from.field_ref.field_path)
             elif e.value_from is not None and e.value_from.secret_key_ref is not None:
@@ -386,7 +390,25 @@ class PodRunner:
 
                 secret = self.core.read_namespaced_secret(ref.name, pod.metadata.namespace)
                 env[e.name] = base64.b64decode(secret.data[ref.key]).decode()
+            elif e.value_from is not None and e.value_from.config_map_key_ref is not None:
+                ref = e.value_from.config_map_key_ref
+                data = self.core.read_namespaced_config_map(ref.name, pod.metadata.namespace).data or {}
+                env[e.name] = data[ref.key]
         return env
+
+
+def _expand(value: str, env: dict[str, str]) -> str:
+    """Kubernetes `$(VAR)` expansion over the container's env so far; unknown names stay, `$$` is a `$`."""
+    return _VAR_REF.sub(lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)), value)
+
+
+def _executable(name: str) -> str:
+    """`python`/`python3` run this interpreter; other bare names found in the venv's bin dir (console scripts such
+    as `videojob`) run from there, since PATH need not include it."""
+    if re.fullmatch(r"python(3(\.\d+)?)?", name):
+        return sys.executable
+    local = Path(sys.executable).parent / name
+    return str(local) if "/" not in name and local.is_file() else name
 
 
 def _rewrite(value: str, mounts: list[tuple[str, str]]) -> str:

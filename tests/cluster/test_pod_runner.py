@@ -167,3 +167,22 @@ def test_service_account_kubeconfig_has_only_what_rbac_grants(kube, namespace) -
         timeout=30,
     )
     assert kube.kubectl("get", "pods", "-A", kubeconfig=sa, check=False).returncode != 0  # namespaced grant only
+
+
+def test_env_and_args_as_kubelet_builds_them(kube, namespace) -> None:
+    core = client.CoreV1Api(kube.api_client())
+    core.create_namespaced_config_map(
+        namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="settings"), data={"mode": "fast"})
+    )
+    script = "import os,sys; print(sys.argv[1:], os.environ['WHO'], os.environ['MODE'], os.environ['NODE'])"
+    env = [
+        {"name": "WHO", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "mode"}}},
+        {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+        {"name": "GREETING", "value": "hi-$(WHO)"},
+    ]
+    core.create_namespaced_pod(namespace, pod("envy", script, env=env, args=["$(GREETING)", "$$(WHO)", "$(NOPE)"]))
+    kube.wait_for("the pod to succeed", lambda: phase(core, namespace, "envy") == "Succeeded", timeout=60)
+    node = read(core, namespace, "envy").spec.node_name
+    out = kube.runner.log_path(namespace, "envy").read_text()
+    assert out == f"['hi-envy', '$(WHO)', '$(NOPE)'] envy fast {node}\n"
