@@ -63,6 +63,11 @@ def iter_frames(
                         return
             except av.error.FFmpegError as exc:
                 raise BadInputError(f"{path}: decoding failed at frame {expected} ({exc})") from exc
+            if not restart and expected == start and key > 0:
+                # Nothing at or after `start` came out: the seek overshot. MPEG-TS seeks by decoding timestamp and
+                # lands just past the keyframe, so the decoder skips to the next one (or to the end).
+                key = keyframe_at_or_before(info, key - 1)
+                restart = True
         if not restart:
             raise BadInputError(f"{path} is truncated: frame {expected} of {info.frames} could not be decoded")
 

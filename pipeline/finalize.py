@@ -128,6 +128,8 @@ def finalize(
     plan = SegmentPlan.read(workdir)
     results = verified_segments(workdir, plan)
     info = plan.probe
+    if on_progress is not None:
+        on_progress(0, info.frames)
     reencode = plan.config.encode.stage == "finalize"
     origin = float(info.start_pts * Fraction(*info.time_base))
     frames_out = 0

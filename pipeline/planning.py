@@ -86,6 +86,8 @@ def detect_and_plan(
     input_path, workdir = Path(input_path), Path(workdir)
     started = time.monotonic()
     info = probe(input_path)
+    if on_progress is not None:
+        on_progress(0, info.frames)
     workdir.mkdir(parents=True, exist_ok=True)
     dcfg = config.detector
     detecting = dcfg.kind != "none" and config.operation.kind != "none"

@@ -111,6 +111,8 @@ def process_segment(
     encoder = "libx264" if intermediate else choose_encoder(cfg.encode)
     media, meta = segment_paths(workdir, index)
     started = time.monotonic()
+    if on_progress is not None:
+        on_progress(0, seg.frames)
     written = with_regions = 0
     time_base = Fraction(*info.time_base)
     with atomic_path(media) as tmp, av.open(str(tmp), "w") as out:

@@ -1,0 +1,40 @@
+"""Containers whose seeking and timestamps differ from MP4: MPEG-TS (seeks by decoding time, starts late), MKV."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+from support.cases import blur_config
+from support.media import audio_span, decode, make_clip, psnr, region_mask
+from videojob.pipeline.probe import probe
+from videojob.pipeline.runner import run_local
+
+FRAMES, FPS = 36, 24
+
+
+@pytest.mark.parametrize(("suffix", "out_suffix"), [(".ts", ".mp4"), (".mkv", ".mkv")])
+def test_segments_of_other_containers_are_frame_exact(tmp_path: Path, suffix: str, out_suffix: str) -> None:
+    # Keyframes every 12 frames with B-frames (x264's default); 3 segments start inside GOPs and on keyframes.
+    src = make_clip(tmp_path / f"in{suffix}", 160, 120, FRAMES, FPS, gop=12)
+    info = probe(src)
+    assert info.frames == FRAMES
+    out = tmp_path / f"out{out_suffix}"
+    for segments in (3, 4):
+        report = run_local(src, out, blur_config(segments), workers=1)
+        assert report.frames_out == FRAMES
+        src_pts, before, src_tb = decode(src)
+        out_pts, after, out_tb = decode(out)
+        assert len(after) == FRAMES
+        assert all(b > a for a, b in itertools.pairwise(out_pts))
+        # the same timing, measured from the first frame (MPEG-TS starts at 1.4 s; the output at 0)
+        src_s = [float((p - src_pts[0]) * src_tb) for p in src_pts]
+        out_s = [float((p - out_pts[0]) * out_tb) for p in out_pts]
+        assert max(abs(a - b) for a, b in zip(src_s, out_s, strict=True)) < 0.5 / FPS
+        outside = region_mask(160, 120, [(40, 30, 80, 60)], margin=8)
+        # the right frame in the right place: a frame off would show the moving content shifted
+        assert min(psnr(a, b, outside) for a, b in zip(before, after, strict=True)) >= 35.0
+        a_src, a_out = audio_span(src), audio_span(out)
+        assert a_src is not None and a_out is not None
+        assert abs(a_src[1] - a_out[1]) <= 1 / FPS
