@@ -72,7 +72,10 @@ def encoder_options(name: str, cfg: EncodeConfig, lossless: bool = False, joined
         opts = {"preset": cfg.preset, "x265-params": params + (":lossless=1" if lossless else f":crf={cfg.quality}")}
         return opts
     if name in NVENC.values():
+        # The NVENC wrappers default to a 2 Mb/s average bitrate, which VBR honours even with a CQ target:
+        # b=0 makes `cq` the only goal (constant quality), as CRF is for x264.
         return {
+            "b": "0",
             "preset": "p4",
             "tune": "lossless" if lossless else "hq",
             "rc": "constqp" if lossless else "vbr",
