@@ -332,6 +332,4 @@ class Controller:
         ttl = (body.get("spec") or {}).get("ttlSecondsAfterFinished")
         done = parse_time(step.status.completion_time)
         if ttl is not None and done is not None and (step.now - done).total_seconds() >= ttl:
-            meta = body["metadata"]
-            self.kube.delete_videojob(meta["namespace"], meta["name"], meta["uid"])
-            step.delete_self = True
+            step.delete_self = True  # done by the handler once this timer tick has returned

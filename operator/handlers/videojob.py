@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from typing import Any
 
@@ -51,9 +52,21 @@ def reconcile(body: kopf.Body, status: kopf.Status, uid: str, patch: kopf.Patch,
     if new != {k: v for k, v in seen.items() if k != "kopf"}:
         patch.status.update(new)
         _written[uid] = new
+    if step.delete_self:
+        # ttlSecondsAfterFinished: delete only after this tick returns. kopf removes its finalizer once no timer
+        # runs; a delete issued from inside the running timer can leave the finalizer waiting for another event.
+        meta = body["metadata"]
+        threading.Timer(0.5, _expire, args=(meta["namespace"], meta["name"], uid)).start()
     if new.get("phase"):
         _phases[uid] = new["phase"]
     metrics.set_phase_counts(dict(Counter(_phases.values())))
+
+
+def _expire(namespace: str, name: str, uid: str) -> None:
+    try:
+        controller().kube.delete_videojob(namespace, name, uid)
+    except (ApiException, HTTPError, OSError) as e:  # the next tick tries again
+        log.warning("could not delete expired VideoJob %s/%s: %s", namespace, name, e)
 
 
 _ORDER = {p: i for i, p in enumerate(["", "Pending", "Detecting", "Processing", "Finalizing"])}

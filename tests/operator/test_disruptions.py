@@ -49,3 +49,23 @@ def test_evicted_segment_pod_does_not_use_a_retry(kube, operator, videojobs) -> 
     runs = Counter(r.env["JOB_COMPLETION_INDEX"] for r in videojobs.runs("evict"))
     assert runs[victim] == 2, runs
     assert probe(videojobs.volume / "out" / "clip.mp4").frames == 144
+
+
+def test_killed_detect_pod_is_replaced_and_counted(kube, operator, videojobs) -> None:
+    videojobs.clip(frames=48)
+    videojobs.apply("redetect", videojobs.spec(segments=2, retriesPerSegment=1))
+    deadline = time.monotonic() + 60
+    while True:  # SIGKILL the detect pod's process while it runs (exit 137: a crash, not bad input)
+        running = [r for r in videojobs.runs("redetect", "detect") if r.end is None]
+        if running:
+            try:
+                kube.runner.kill(videojobs.namespace, running[0].name)
+                break
+            except LookupError:
+                pass
+        assert time.monotonic() < deadline, "the detect pod was never seen running"
+        time.sleep(0.05)
+    st = videojobs.wait_phase("redetect", "Succeeded", timeout=120)
+    assert st["attempts"]["detect"] == 1
+    assert len(videojobs.runs("redetect", "detect")) == 2
+    assert any(e["reason"] == "Retrying" for e in videojobs.events("redetect"))

@@ -74,3 +74,16 @@ def test_suspended_job_waits_then_resumes(kube, operator, videojobs) -> None:
     videojobs.wait_phase("held", "Succeeded", timeout=120)
     assert probe(videojobs.volume / "out" / "clip.mp4").frames == 48
     assert {"Suspended", "Resumed"} <= {e["reason"] for e in videojobs.events("held")}
+
+
+def test_finished_videojob_is_deleted_after_its_ttl(kube, operator, videojobs) -> None:
+    videojobs.clip(frames=24)
+    videojobs.apply("brief", videojobs.spec(segments=1, ttlSecondsAfterFinished=2))
+    videojobs.wait_phase("brief", "Succeeded", timeout=120)
+    gone = kube.wait_for(
+        "the VideoJob to expire",
+        lambda: kube.kubectl("get", "videojob", "brief", "-n", videojobs.namespace, check=False).returncode != 0,
+        timeout=60,
+    )
+    assert gone
+    assert (videojobs.volume / "out" / "clip.mp4").is_file(), "the output outlives its VideoJob"
