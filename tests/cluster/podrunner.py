@@ -221,10 +221,14 @@ class PodRunner:
         logfile = self.log_path(ns, name)
         logfile.parent.mkdir(parents=True, exist_ok=True)
         started = now()
-        with logfile.open("wb") as out:
-            proc = subprocess.Popen(
-                command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        try:
+            with logfile.open("wb") as out:
+                proc = subprocess.Popen(
+                    command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                )
+        except OSError as exc:  # no such executable or working dir: what a runtime reports as StartError
+            self._finish(pod, 128, f"pod runner could not start {command[0]!r}: {exc}", "StartError")
+            return
         record = Record(ns, name, pod.spec.node_name, container.image, command, env, time.monotonic())
         with self._lock:
             self._procs[key] = proc
@@ -283,6 +287,7 @@ class PodRunner:
                 if exc.status != 409:
                     log.warning("status patch of %s failed: %s", pod.metadata.name, exc.reason)
                 time.sleep(0.2)
+        log.warning("status patch of %s gave up after 5 tries", pod.metadata.name)
 
     def _terminate(self, pod: client.V1Pod, key: str) -> None:
         base = key

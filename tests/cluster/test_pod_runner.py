@@ -186,3 +186,14 @@ def test_env_and_args_as_kubelet_builds_them(kube, namespace) -> None:
     node = read(core, namespace, "envy").spec.node_name
     out = kube.runner.log_path(namespace, "envy").read_text()
     assert out == f"['hi-envy', '$(WHO)', '$(NOPE)'] envy fast {node}\n"
+
+
+def test_a_missing_executable_fails_the_pod_as_a_start_error(kube, namespace) -> None:
+    core = client.CoreV1Api(kube.api_client())
+    body = pod("missing", "unused")
+    body["spec"]["containers"][0]["command"] = ["videojob-no-such-executable"]
+    core.create_namespaced_pod(namespace, body)
+    kube.wait_for("the pod to fail", lambda: phase(core, namespace, "missing") == "Failed", timeout=60, interval=0.1)
+    state = terminated(read(core, namespace, "missing"))
+    assert (state.exit_code, state.reason) == (128, "StartError")
+    assert "videojob-no-such-executable" in state.message
