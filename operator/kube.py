@@ -37,9 +37,9 @@ class Kube:
         ns = manifest["metadata"]["namespace"]
         try:
             if manifest["kind"] == "Pod":
-                self.core.create_namespaced_pod(ns, manifest, _request_timeout=TIMEOUT)
+                self.core.create_namespaced_pod(ns, manifest, _request_timeout=TIMEOUT)  # type: ignore[arg-type]
             elif manifest["kind"] == "Job":
-                self.batch.create_namespaced_job(ns, manifest, _request_timeout=TIMEOUT)
+                self.batch.create_namespaced_job(ns, manifest, _request_timeout=TIMEOUT)  # type: ignore[arg-type]
             else:
                 raise ValueError(f"cannot create a {manifest['kind']}")
         except ApiException as e:
@@ -104,7 +104,9 @@ class Kube:
         self.core.delete_collection_namespaced_pod(namespace, label_selector=selector, _request_timeout=TIMEOUT)
 
     def delete_videojob(self, namespace: str, name: str, uid: str) -> None:
-        body = {"propagationPolicy": "Background", "preconditions": {"uid": uid}}
+        body = kubernetes.client.V1DeleteOptions(
+            propagation_policy="Background", preconditions=kubernetes.client.V1Preconditions(uid=uid)
+        )
         try:
             self.custom.delete_namespaced_custom_object(
                 api.GROUP, api.VERSION, namespace, api.PLURAL, name, body=body, _request_timeout=TIMEOUT

@@ -18,7 +18,7 @@ from .handlers.videojob import SETTINGS, controller
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -> None:
+def configure(settings: kopf.OperatorSettings, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
     # Watches that end before the API server or a load balancer drops them silently.
     settings.watching.server_timeout = 120
     settings.watching.client_timeout = 150

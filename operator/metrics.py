@@ -8,6 +8,7 @@ and a test can drive the same public surface the operator uses.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -113,8 +114,11 @@ def forget(namespace: str, name: str) -> None:
         FPS.remove(namespace, name)
 
 
-def serve(port: int, addr: str = "0.0.0.0") -> None:
-    """Serve `/metrics` on `addr:port` from a daemon thread; a second call for the same port does nothing."""
+def serve(port: int, addr: str | None = None) -> None:
+    """Serve `/metrics` on `addr:port` from a daemon thread; a second call for the same port does nothing.
+
+    addr defaults to VIDEOJOB_METRICS_ADDR, else every interface (a pod's port; tests use 127.0.0.1)."""
+    addr = addr or os.environ.get("VIDEOJOB_METRICS_ADDR") or "0.0.0.0"
     with _lock:
         if port in _served:
             return

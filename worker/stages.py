@@ -17,7 +17,8 @@ ProgressFn = Callable[[int, int], None]
 @contextmanager
 def progress_reporter(env: WorkerEnv, index: int) -> Iterator[ProgressFn | None]:
     """Redis progress when VIDEOJOB_REDIS_URL is set; a worker never fails because of Redis."""
-    if not env.redis_url:
+    url = env.redis_url
+    if not url:
         yield None
         return
     try:
@@ -31,7 +32,7 @@ def progress_reporter(env: WorkerEnv, index: int) -> Iterator[ProgressFn | None]
     def update(frames: int, total: int) -> None:
         nonlocal reporter
         if reporter is None:
-            reporter = RedisReporter(env.redis_url, env.job_key, index, total)
+            reporter = RedisReporter(url, env.job_key, index, total)
         reporter.update(frames)
 
     try:

@@ -80,9 +80,10 @@ def _rank(status: dict[str, Any]) -> tuple[int, int]:
 
 
 @kopf.on.delete(api.GROUP, api.VERSION, api.PLURAL, optional=True)
-def forget(namespace: str, name: str, uid: str, **_: Any) -> None:
+def forget(namespace: str | None, name: str, uid: str, **_: Any) -> None:
     """Children carry owner references, so the garbage collector removes them in any case; deleting them here
     stops the GPU pods at once (the collector may take a while)."""
+    assert namespace is not None  # VideoJobs are namespaced
     try:
         controller().kube.delete_children(
             namespace,
