@@ -13,6 +13,7 @@ from queue import Empty
 from typing import Any
 
 from .config import JobConfig
+from .container import check_output
 from .errors import BadInputError
 from .finalize import FinalReport
 from .stages import detect_and_plan, finalize, process_segment
@@ -89,6 +90,7 @@ def run_local(
     input_path, output_path = Path(input_path).resolve(), Path(output_path).resolve()
     if not output_path.parent.is_dir():
         raise BadInputError(f"output directory {output_path.parent} does not exist; create it first")
+    check_output(input_path, output_path, config.encode.codec)
     own_workdir = workdir is None
     work = Path(tempfile.mkdtemp(prefix="videojob-", dir=output_path.parent)) if workdir is None else Path(workdir)
     if segments is not None:  # a count given here wins over the config's (None: the config decides)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from support.cases import blur_config
 from support.media import audio_span, decode, make_clip, psnr, region_mask
+from videojob.pipeline.errors import BadInputError
 from videojob.pipeline.probe import probe
 from videojob.pipeline.runner import run_local
 
@@ -38,3 +41,26 @@ def test_segments_of_other_containers_are_frame_exact(tmp_path: Path, suffix: st
         a_src, a_out = audio_span(src), audio_span(out)
         assert a_src is not None and a_out is not None
         assert abs(a_src[1] - a_out[1]) <= 1 / FPS
+
+
+@pytest.mark.skipif(
+    shutil.which("ffmpeg") is None, reason="needs the ffmpeg binary to mux subtitles (make system-deps)"
+)
+def test_output_that_cannot_hold_the_streams_is_refused_before_any_work(clip: Path, tmp_path: Path) -> None:
+    (tmp_path / "s.srt").write_text("1\n00:00:00,500 --> 00:00:01,200\nhello\n")
+    src = tmp_path / "subs.mkv"
+    mux = ["-map", "0", "-map", "1", "-c", "copy", "-c:s", "srt", str(src)]
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(clip), "-i", str(tmp_path / "s.srt"), *mux],
+        check=True,
+        timeout=60,
+    )
+    work = tmp_path / "work"
+    for out, words in ((tmp_path / "out.mp4", ("subtitle", "srt", ".mkv")), (tmp_path / "out.webm", ("h264",))):
+        with pytest.raises(BadInputError) as info:
+            run_local(src, out, blur_config(2), workers=1, workdir=work)
+        message = str(info.value)
+        assert "\n" not in message and all(w in message for w in words), message
+        assert not out.exists()
+        assert not work.exists(), "work was started before the output was known to be writable"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.srt", "subs.mkv"]
