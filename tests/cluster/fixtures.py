@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -159,6 +160,11 @@ def kube() -> Iterator[KubeCluster]:
         if runner is not None:
             runner.stop()
         plane.stop()
+        # logs, etcd data and claim directories; VIDEOJOB_KEEP_CLUSTER=1 keeps them to debug a failure
+        if os.environ.get("VIDEOJOB_KEEP_CLUSTER") != "1":
+            shutil.rmtree(root, ignore_errors=True)
+            if runner is not None:
+                shutil.rmtree(runner.scratch, ignore_errors=True)
 
 
 @pytest.fixture
