@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from .atomic import write_text_atomic
 from .config import JobConfig, SegmentationConfig
+from .errors import BadInputError
 from .probe import ProbeInfo
 
 PLAN_VERSION = 1
@@ -42,9 +43,20 @@ class SegmentPlan(BaseModel):
     @classmethod
     def read(cls, workdir: Path) -> SegmentPlan:
         path = workdir / "plan.json"
-        plan = cls.model_validate_json(path.read_text())
+        if not path.is_file():
+            raise BadInputError(f"{path} does not exist: run the detect stage (detect_and_plan) first")
+        try:
+            plan = cls.model_validate_json(path.read_text())
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "the file"
+            raise BadInputError(
+                f"{path} is not a segment plan this videojob can read ({where}: {first['msg']})"
+            ) from exc
         if plan.version != PLAN_VERSION:
-            raise ValueError(f"{path} is plan version {plan.version}; this videojob reads version {PLAN_VERSION}")
+            raise BadInputError(
+                f"{path} is plan version {plan.version}; this videojob reads version {PLAN_VERSION}: plan again"
+            )
         return plan
 
 

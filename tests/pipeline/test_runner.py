@@ -26,3 +26,14 @@ def test_missing_output_directory_is_one_clear_line(clip: Path, tmp_path: Path) 
         run_local(clip, out, blur_config(1), workers=1)
     assert "\n" not in str(info.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_stages_without_a_readable_plan_say_so_in_one_line(clip: Path, tmp_path: Path) -> None:
+    from videojob.pipeline import stages
+
+    for text, words in ((None, "does not exist"), ("{}", "input: Field required"), ("{", "Invalid JSON")):
+        if text is not None:
+            (tmp_path / "plan.json").write_text(text)
+        with pytest.raises(BadInputError, match=words) as info:
+            stages.process_segment(clip, tmp_path, 0)
+        assert "\n" not in str(info.value)
