@@ -97,10 +97,13 @@ def test_invalid_config_names_the_field(job: dict[str, str], tmp_path: Path) -> 
 
 
 def test_unexpected_failure_is_retryable_exit_1(job: dict[str, str], tmp_path: Path) -> None:
-    # Segment without a plan on the volume: not bad input by contract (the plan may appear), an internal fault.
-    rc, message, _ = run_worker("segment", {**job, "JOB_COMPLETION_INDEX": "0"}, tmp_path)
-    assert rc not in (0, 2)
-    assert message["kind"] in ("internal", "transient")
+    # WORKDIR below a regular file: an OS fault no spec change can explain, retried by the Job (exit 1).
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a directory")
+    rc, message, err = run_worker("detect", {**job, "VIDEOJOB_WORKDIR": str(blocker / "work")}, tmp_path)
+    assert rc == 1, message
+    assert message["kind"] == "internal" and "Error" in message["error"] and "\n" not in message["error"]
+    assert "Traceback" in err  # the log keeps the whole story
 
 
 def test_long_errors_are_cut_to_the_kubelet_limit() -> None:
