@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from .atomic import write_text_atomic
 from .config import JobConfig
@@ -21,6 +23,16 @@ from .scenes import THUMB, scene_cuts
 ProgressFn = Callable[[int, int], None]
 
 
+_thumbnailer = VideoReformatter()
+
+
+def thumbnail(frame: av.VideoFrame) -> np.ndarray:
+    """A tiny grey thumbnail scaled by FFmpeg: far cheaper than a full-size conversion. One kept swscale context
+    (a frame's own reformat() builds a context and a thread pool per call)."""
+    small = _thumbnailer.reformat(frame, width=THUMB[0], height=THUMB[1], format="gray", threads=1)
+    return small.to_ndarray().astype(np.float32)
+
+
 # Scene scores before a window, so that its first frames are judged against the motion before them.
 HISTORY = 10
 
@@ -30,8 +42,7 @@ def frame_scores(path: Path, info: ProbeInfo, start: int, end: int) -> list[floa
     scores: list[float] = []
     prev: np.ndarray | None = None
     for _, frame in iter_frames(path, info, start, end):
-        # A tiny grey thumbnail scaled by FFmpeg: far cheaper than a full-size conversion.
-        thumb = frame.to_ndarray(width=THUMB[0], height=THUMB[1], format="gray").astype(np.float32)
+        thumb = thumbnail(frame)
         scores.append(0.0 if prev is None else float(np.mean(np.abs(thumb - prev)) / 255.0))
         prev = thumb
     return scores
@@ -112,8 +123,7 @@ def detect_and_plan(
 
     count = 0
     for idx, frame in iter_frames(input_path, info, 0, info.frames):
-        # Scene score on a tiny grey thumbnail scaled by FFmpeg: far cheaper than a full-size conversion.
-        thumb = frame.to_ndarray(width=THUMB[0], height=THUMB[1], format="gray").astype(np.float32)
+        thumb = thumbnail(frame)
         scores.append(0.0 if prev is None else float(np.mean(np.abs(thumb - prev)) / 255.0))
         prev = thumb
         if idx % dcfg.sample_every == 0:
