@@ -145,7 +145,8 @@ def process_segment(
         def boxes_at(idx: int) -> list[Box]:
             return timeline.boxes_at(idx) if timeline is not None else []
 
-        frames = iter_frames(input_path, info, seg.start, seg.end)
+        # Parallel workers get a share of the cores (encode.threads); the decoder keeps to it as the encoder does.
+        frames = iter_frames(input_path, info, seg.start, seg.end, threads=cfg.encode.threads)
         if device is not None:
             # The batched torch backend (a CUDA device, or a TorchScript model): same frames, same boxes.
             from .gpu.process import process_frames_batched
