@@ -23,7 +23,8 @@ $(STAMP): pyproject.toml
 	# ultralytics depends on the GUI opencv-python; end with the headless build only.
 	$(PIP) uninstall -q -y opencv-python opencv-contrib-python || true
 	$(PIP) install -q --force-reinstall --no-deps "$$(grep -o 'opencv-python-headless==[0-9.]*' pyproject.toml)"
-	$(PY) -c "import cv2, av, torch, ultralytics, kopf; assert not hasattr(cv2, 'imshow') or 'headless' in cv2.__file__ or True"
+	# Fail here, not in a test, if anything pulled the GUI build back in.
+	$(PY) -c "import importlib.metadata as m, cv2, av, torch, ultralytics, kopf; gui = {d.metadata['Name'].lower() for d in m.distributions()} & {'opencv-python', 'opencv-contrib-python'}; assert not gui, f'GUI OpenCV installed: {gui}'"
 	touch $(STAMP)
 
 venv: $(STAMP)
