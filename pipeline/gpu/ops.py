@@ -202,8 +202,8 @@ def apply_batch(
         filled = pyramid_fill(img, mask.expand_as(img), 2 * op.inpaint_radius, valid)
         return filled.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
     if op.kind == "fill":
-        r, g, b = op.fill_color
-        color = torch.tensor((b, g, r), dtype=torch.uint8, device=frames.device)
+        red, green, blue = op.fill_color
+        color = torch.tensor((blue, green, red), dtype=torch.uint8, device=frames.device)
         for i, frame in enumerate(boxes):
             for box in frame:
                 out[i, box.y0 : box.y1, box.x0 : box.x1] = color
