@@ -44,6 +44,8 @@ lint: venv
 test: system-deps venv controlplane
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy pipeline operator worker cli
 	source <(tests/cluster/build-controlplane.sh --print-env) && $(VENV)/bin/pytest
 
 crds: venv
