@@ -66,13 +66,19 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threads", type=int, default=0, help="encoder threads per worker (default: the cores shared among workers)"
     )
+    p.add_argument(
+        "--hwaccel",
+        choices=["auto", "cuda", "none"],
+        default="auto",
+        help="segment decoding: cuda (NVDEC), none (software), auto (NVDEC when a CUDA device can be opened)",
+    )
     p.add_argument("--encode-stage", choices=["segment", "finalize"], default="segment")
     p.add_argument("--workdir", type=Path, help="keep intermediate files here (resumable)")
     p.add_argument("--keep-workdir", action="store_true")
 
 
 def build_config(args: argparse.Namespace) -> Any:
-    from videojob.pipeline.config import EncodeConfig, JobConfig, OperationConfig, SegmentationConfig
+    from videojob.pipeline.config import DecodeConfig, EncodeConfig, JobConfig, OperationConfig, SegmentationConfig
     from videojob.pipeline.detect import DetectorConfig, NormRegion
 
     kind = args.detector or (
@@ -105,6 +111,7 @@ def build_config(args: argparse.Namespace) -> Any:
             stage=args.encode_stage,
             threads=args.threads,
         ),
+        decode=DecodeConfig(hwaccel=args.hwaccel),
     )
 
 

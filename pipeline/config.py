@@ -53,6 +53,14 @@ class EncodeConfig(BaseModel):
     threads: int = Field(default=0, ge=0, le=64)  # 0 = let the encoder decide
 
 
+class DecodeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Segment decoding. auto: NVDEC (FFmpeg's CUDA hwaccel) when a CUDA device can be opened for the stream's
+    # codec, software otherwise (the report says why); cuda: NVDEC or a one-line error; none: software.
+    hwaccel: Literal["auto", "cuda", "none"] = "auto"
+
+
 class JobConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -60,6 +68,15 @@ class JobConfig(BaseModel):
     operation: OperationConfig = Field(default_factory=OperationConfig)
     segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
     encode: EncodeConfig = Field(default_factory=EncodeConfig)
+    decode: DecodeConfig = Field(default_factory=DecodeConfig)
 
 
-__all__ = ["DetectorConfig", "EncodeConfig", "JobConfig", "NormRegion", "OperationConfig", "SegmentationConfig"]
+__all__ = [
+    "DecodeConfig",
+    "DetectorConfig",
+    "EncodeConfig",
+    "JobConfig",
+    "NormRegion",
+    "OperationConfig",
+    "SegmentationConfig",
+]

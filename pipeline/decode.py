@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
+from av.codec.hwaccel import HWAccel
 
 from .errors import BadInputError
+from .hwdecode import decoded_on_device, to_software_layout
 from .probe import ProbeInfo
 from .rotate import upright
+
+
+@dataclass
+class DecoderUsed:
+    """Filled in by iter_frames: "nvdec" once a frame came out of NVDEC, else "software"."""
+
+    name: str = "software"
 
 
 def keyframe_at_or_before(info: ProbeInfo, index: int) -> int:
@@ -20,26 +30,38 @@ def keyframe_at_or_before(info: ProbeInfo, index: int) -> int:
 
 
 def iter_frames(
-    path: Path | str, info: ProbeInfo, start: int, end: int, threads: int = 0
+    path: Path | str,
+    info: ProbeInfo,
+    start: int,
+    end: int,
+    threads: int = 0,
+    hwaccel: HWAccel | None = None,
+    used: DecoderUsed | None = None,
 ) -> Iterator[tuple[int, av.VideoFrame]]:
     """Yield (frame index, upright frame) for every frame of [start, end), in order, each exactly once.
 
     Frames are identified by their presentation timestamp, never by counting after a seek: a seek lands on a
     keyframe, and counting from there would be off by the frames before it.
+
+    `hwaccel` (see hwdecode.choose_hwaccel) decodes with NVDEC where the stream allows it; its frames come back in
+    the software decoder's layout (`info.pix_fmt`), so callers see the same frames either way. `used` is told
+    which decoder produced them.
     """
     if not 0 <= start <= end <= info.frames:
         raise ValueError(f"frame range [{start}, {end}) is outside 0..{info.frames}")
     if start == end:
         return
     index_of = {pts: i for i, pts in enumerate(info.pts)}
+    software_format = info.pix_fmt or "yuv420p"
     key = keyframe_at_or_before(info, start)
     expected = start
     while True:
-        with av.open(str(path)) as container:
+        with av.open(str(path), hwaccel=hwaccel) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             if threads:
                 stream.codec_context.thread_count = threads
+            on_device: bool | None = None if hwaccel is not None else False
             if key > 0:
                 container.seek(info.pts[key], stream=stream, backward=True, any_frame=False)
             restart = False
@@ -47,6 +69,11 @@ def iter_frames(
                 for frame in container.decode(stream):
                     if frame.pts is None:
                         continue
+                    if on_device is None:
+                        # The decoder picks NVDEC or its software fallback when it sees the stream's first header.
+                        on_device = decoded_on_device(stream.codec_context, frame, software_format)
+                        if used is not None and on_device:
+                            used.name = "nvdec"
                     idx = index_of.get(frame.pts)
                     if idx is None or idx < expected:
                         continue
@@ -57,6 +84,8 @@ def iter_frames(
                             restart = True
                             break
                         raise BadInputError(f"{path}: frame {expected} cannot be decoded (stream is damaged)")
+                    if on_device and frame.format.name != software_format:
+                        frame = to_software_layout(frame, software_format)
                     yield idx, upright(frame, info.rotation)
                     expected += 1
                     if expected >= end:

@@ -31,6 +31,8 @@ class FinalReport(BaseModel):
     audio_offset: float | None  # output audio start minus video start, seconds; the source's is kept
     encoder: str
     hardware_encoder: bool
+    decoder: str = "software"  # "nvdec", "software", or "nvdec+software" when segments differ
+    hardware_decoder: bool = False  # every segment was decoded by NVDEC
     note: str
     segments: int
     seconds: dict[str, float]
@@ -173,6 +175,9 @@ def finalize(
         output_path.unlink(missing_ok=True)
         raise BadInputError(f"finalize wrote {frames_out} frames, the source has {info.frames}")
     hardware = encoder in NVENC.values()
+    decoders = sorted({r.decoder for r in results}, key=lambda d: d != "nvdec")
+    notes = [] if hardware else [f"no hardware encoder was usable; encoded with {encoder} on the CPU"]
+    notes += sorted({r.decode_note for r in results if r.decode_note})
     report = FinalReport(
         output=str(output_path),
         bytes=output_path.stat().st_size,
@@ -184,7 +189,9 @@ def finalize(
         audio_offset=_audio_offset(output_path),
         encoder=encoder,
         hardware_encoder=hardware,
-        note="" if hardware else f"no hardware encoder was usable; encoded with {encoder} on the CPU",
+        decoder="+".join(decoders),
+        hardware_decoder=decoders == ["nvdec"],
+        note="; ".join(notes),
         segments=len(results),
         seconds={
             "detect": plan.detect_seconds,

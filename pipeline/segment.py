@@ -12,12 +12,13 @@ import av
 from pydantic import BaseModel
 
 from .atomic import atomic_path, write_text_atomic
-from .decode import iter_arrays, iter_frames
+from .decode import DecoderUsed, iter_arrays, iter_frames
 from .detect import Box, RegionTimeline, build_timeline, make_detector
 from .detect.sampling import detect_frames
 from .encode import add_video_stream, choose_encoder
 from .errors import BadInputError
 from .gpu.device import batched_device
+from .hwdecode import choose_hwaccel
 from .plan import SegmentPlan
 from .yuvops import edit_frame
 
@@ -39,6 +40,8 @@ class SegmentResult(BaseModel):
     fps: float
     skipped: bool = False
     backend: str = "opencv"  # what ran the region operation: "opencv" (CPU) or "torch:<device>" (batched)
+    decoder: str = "software"  # what decoded the segment: "nvdec" or "software"
+    decode_note: str = ""  # why decode.hwaccel auto decoded in software, when it did
 
 
 def segment_paths(workdir: Path, index: int) -> tuple[Path, Path]:
@@ -109,6 +112,8 @@ def process_segment(
     device = batched_device(cfg.operation) if detecting else None
     intermediate = cfg.encode.stage == "finalize"
     encoder = "libx264" if intermediate else choose_encoder(cfg.encode)
+    hwaccel, decode_note = choose_hwaccel(cfg.decode.hwaccel, info.codec)
+    decoder = DecoderUsed()
     media, meta = segment_paths(workdir, index)
     started = time.monotonic()
     if on_progress is not None:
@@ -146,7 +151,9 @@ def process_segment(
             return timeline.boxes_at(idx) if timeline is not None else []
 
         # Parallel workers get a share of the cores (encode.threads); the decoder keeps to it as the encoder does.
-        frames = iter_frames(input_path, info, seg.start, seg.end, threads=cfg.encode.threads)
+        frames = iter_frames(
+            input_path, info, seg.start, seg.end, threads=cfg.encode.threads, hwaccel=hwaccel, used=decoder
+        )
         if device is not None:
             # The batched torch backend (a CUDA device, or a TorchScript model): same frames, same boxes.
             from .gpu.process import process_frames_batched
@@ -181,6 +188,11 @@ def process_segment(
         seconds=round(seconds, 3),
         fps=round(written / seconds, 2) if seconds > 0 else 0.0,
         backend=f"torch:{device}" if device is not None else "opencv",
+        decoder=decoder.name,
+        decode_note=decode_note
+        or (
+            "NVDEC rejected this stream; decoded in software" if hwaccel is not None and decoder.name != "nvdec" else ""
+        ),
     )
     write_text_atomic(meta, result.model_dump_json())
     return result

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -11,6 +10,7 @@ import av
 from ..config import OperationConfig
 from ..encode import NVENC, encoder_works
 from ..errors import BadInputError
+from ..hwdecode import cuda_decode_problem
 
 
 def resolve_device(requested: str = "auto") -> Any:
@@ -34,14 +34,9 @@ def gpu_name(device: Any) -> str | None:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else None
 
 
-@functools.cache
 def nvdec_usable(codec: str = "h264") -> bool:
-    """Create FFmpeg's CUDA device context for this decoder: fails without a driver or GPU."""
-    try:
-        av.codec.hwaccel.HWAccel(device_type="cuda", allow_software_fallback=False).create(av.Codec(codec, "r"))
-        return True
-    except (av.error.FFmpegError, ValueError, OSError, NotImplementedError):
-        return False
+    """Create FFmpeg's CUDA device context for this decoder (once per process): fails without a driver or GPU."""
+    return cuda_decode_problem(codec) is None
 
 
 def hwaccel_for(device: Any, codec: str = "h264") -> av.codec.hwaccel.HWAccel | None:

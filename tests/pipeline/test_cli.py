@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from support.cases import FRAMES, HEIGHT, WIDTH
 from support.media import audio_span, decode
+from videojob.pipeline.hwdecode import cuda_decode_problem
 
 VIDEOJOB = Path(sys.executable).with_name("videojob")
 
@@ -52,6 +53,15 @@ def test_run_rejects_a_bad_region_in_one_line(clip: Path, tmp_path: Path) -> Non
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "extends past the frame" in lines[0], result.stderr
+    assert not (tmp_path / "o.mp4").exists()
+
+
+@pytest.mark.skipif(cuda_decode_problem("h264") is None, reason="a CUDA device is present: NVDEC would be used")
+def test_run_with_hwaccel_cuda_and_no_device_fails_in_one_line(clip: Path, tmp_path: Path) -> None:
+    result = videojob("run", clip, "-o", tmp_path / "o.mp4", "--region", "0.1,0.1,0.2,0.2", "--hwaccel", "cuda")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "hwaccel cuda was requested" in lines[0], result.stderr
     assert not (tmp_path / "o.mp4").exists()
 
 
