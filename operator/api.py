@@ -18,6 +18,8 @@ OUTPUT_MOUNT = "/videojob/output"
 SCRATCH_MOUNT = "/tmp"
 TERMINATION_LOG = "/dev/termination-log"
 WORKER_CONTAINER = "worker"
+# The per-VideoJob Secret that hands segment pods the Redis URL (it may carry a password): its one key.
+REDIS_URL_KEY = "redis-url"
 
 # Worker exit code for bad input (contracts.md): the Job fails that index at once instead of retrying.
 EXIT_BAD_INPUT = 2

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,14 +17,15 @@ from .builders import (
     InvalidSpecError,
     build_detect_pod,
     build_finalize_pod,
+    build_progress_secret,
     build_segment_job,
     context_from_body,
 )
-from .conditions import set_condition
 from .kube import Kube
 from .naming import child_name, selector
-from .observe import PodOutcome, job_state, parse_time, pod_outcome
+from .observe import PodOutcome, completion_index, job_state, parse_time, pod_outcome
 from .settings import OperatorSettings
+from .stalls import restart_stalled
 from .status import (
     TERMINAL,
     Attempts,
@@ -37,36 +37,10 @@ from .status import (
     VideoInfo,
     VideoJobStatus,
 )
+from .step import Step, iso
 
 log = logging.getLogger("videojob.operator")
 STAGE_SHARE = {"detect": (0, 5), "process": (5, 95), "finalize": (95, 100)}  # progress percent per stage
-
-
-def iso(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass
-class Step:
-    """One reconciliation: the status being written and the Events to post."""
-
-    status: VideoJobStatus
-    now: datetime
-    generation: int | None
-    events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
-    delete_self: bool = False
-
-    def event(self, reason: str, message: str, warning: bool = False) -> None:
-        self.events.append(("Warning" if warning else "Normal", reason, message))
-
-    def condition(self, type_: str, value: bool, reason: str, message: str = "") -> None:
-        self.status.conditions = set_condition(
-            self.status.conditions, type_, value, reason, message, self.generation, iso(self.now)
-        )
-
-    def seconds_since(self, started: str | None) -> float:
-        begin = parse_time(started)
-        return max(0.0, (self.now - begin).total_seconds()) if begin else 0.0
 
 
 class Controller:
@@ -157,7 +131,7 @@ class Controller:
         st.progress = STAGE_SHARE["process"][0]
         st.message = f"processing {st.segments.total} segments"
         step.condition("Ready", False, "Processing", st.message)
-        if not self.kube.create(build_segment_job(ctx, st.segments.total)):
+        if not self._create_segments(ctx, st.segments.total):
             return  # made before a restart: its state is read in the next step
         if ctx.spec.suspend:
             step.event("Suspended", "segment Job created suspended: set spec.suspend to false to run it")
@@ -174,7 +148,7 @@ class Controller:
         name = child_name(ctx.name, "segments")
         job = self.kube.get_job(ctx.namespace, name)
         if job is None:  # never created, or deleted by hand: finished segments are skipped by the workers
-            self.kube.create(build_segment_job(ctx, st.segments.total))
+            self._create_segments(ctx, st.segments.total)
             return
         js = job_state(job)
         if js.suspended != ctx.spec.suspend:
@@ -236,6 +210,12 @@ class Controller:
         metrics.forget(ctx.namespace, ctx.name)
 
     # ---- helpers -----------------------------------------------------------------------------------------
+    def _create_segments(self, ctx: ChildContext, total: int) -> bool:
+        """The segment Job, after the Secret its pods read the Redis URL from (create-if-absent, both)."""
+        if ctx.redis_url:
+            self.kube.create(build_progress_secret(ctx))
+        return self.kube.create(build_segment_job(ctx, total))
+
     def _single_pod(self, ctx: ChildContext, step: Step, stage: str, build: Any) -> PodOutcome | None:
         """The detect or finalize pod: created if absent, replaced after a transient failure (bounded)."""
         name = child_name(ctx.name, stage)
@@ -267,12 +247,12 @@ class Controller:
         pods = self.kube.list_pods(ctx.namespace, selector(ctx.name, "segments"))
         worst: tuple[int, PodOutcome] | None = None
         for raw in pods:
-            index = (raw["metadata"].get("annotations") or {}).get("batch.kubernetes.io/job-completion-index")
+            index = completion_index(raw)
             pod = pod_outcome(raw)
-            if pod.phase != "Failed" or index is None or (failed and int(index) not in failed):
+            if pod.phase != "Failed" or index is None or (failed and index not in failed):
                 continue
             if worst is None or (pod.message and not worst[1].message):
-                worst = (int(index), pod)
+                worst = (index, pod)
         if worst is None:
             self._fail(step, "SegmentFailed", f"segment Job failed ({reason})")
             return
@@ -290,14 +270,19 @@ class Controller:
             if live is not None:
                 done = max(done, min(total_frames, live.frames_done))
                 active = set(range(st.segments.total)) - completed
-                stalled = progress.stalled(live, step.now.timestamp(), self.settings.stall_seconds, active)
-                if stalled:
-                    metrics.add_stalled(len(stalled))
-                    step.event(
-                        "Stalled",
-                        f"segments {stalled} sent no progress for {self.settings.stall_seconds:.0f}s",
-                        warning=True,
-                    )
+                stalls = restart_stalled(
+                    self.kube,
+                    ctx.namespace,
+                    selector(ctx.name, "segments"),
+                    live,
+                    step.now.timestamp(),
+                    self.settings.stall_seconds,
+                    active,
+                )
+                for s in stalls:  # one event per deleted pod (see stalls.py for what it costs)
+                    metrics.add_stalled(1)
+                    msg = f"segment {s.index} sent no progress for {s.silent_seconds:.0f}s: deleted pod {s.pod}"
+                    step.event("Stalled", f"{msg}; the Job retries the segment", warning=True)
         previous = st.frames.done if st.frames else 0
         if done > previous:
             metrics.add_frames(done - previous)

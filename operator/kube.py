@@ -40,6 +40,9 @@ class Kube:
                 self.core.create_namespaced_pod(ns, manifest, _request_timeout=TIMEOUT)  # type: ignore[arg-type]
             elif manifest["kind"] == "Job":
                 self.batch.create_namespaced_job(ns, manifest, _request_timeout=TIMEOUT)  # type: ignore[arg-type]
+            elif manifest["kind"] == "Secret":
+                # RBAC grants `create` only, never get/list: an existing one (409) is left as it is.
+                self.core.create_namespaced_secret(ns, manifest, _request_timeout=TIMEOUT)  # type: ignore[arg-type]
             else:
                 raise ValueError(f"cannot create a {manifest['kind']}")
         except ApiException as e:
@@ -66,16 +69,22 @@ class Kube:
         )
         return list(data.get("items") or [])
 
-    def delete_pod(self, namespace: str, name: str, uid: str | None = None) -> None:
-        """Delete a failed pod so that a fresh one (same name) can replace it; uid guards against a newer pod."""
-        body = kubernetes.client.V1DeleteOptions(preconditions=kubernetes.client.V1Preconditions(uid=uid))
+    def delete_pod(self, namespace: str, name: str, uid: str | None = None, grace_seconds: int | None = None) -> bool:
+        """Delete a pod so that a fresh one can replace it; uid guards against a newer pod of the same name.
+        grace_seconds None: the pod's own terminationGracePeriodSeconds (a finished pod goes at once in any case).
+        False when it was gone already or is another pod now."""
+        body = kubernetes.client.V1DeleteOptions(
+            # In the body: with a body, the API server ignores the gracePeriodSeconds query parameter.
+            grace_period_seconds=grace_seconds,
+            preconditions=kubernetes.client.V1Preconditions(uid=uid),
+        )
         try:
-            self.core.delete_namespaced_pod(
-                name, namespace, body=body, grace_period_seconds=0, _request_timeout=TIMEOUT
-            )
+            self.core.delete_namespaced_pod(name, namespace, body=body, _request_timeout=TIMEOUT)
         except ApiException as e:
             if e.status not in (404, 409):
                 raise
+            return False
+        return True
 
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:

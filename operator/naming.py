@@ -25,6 +25,11 @@ def child_name(job_name: str, stage: str) -> str:
     return f"{short(job_name, _MAX - len(stage) - 1)}-{stage}"
 
 
+def secret_name(job_name: str) -> str:
+    """The VideoJob's Secret holding the Redis URL for its segment pods: `<job>-progress`."""
+    return f"{short(job_name, _MAX - len('-progress'))}-progress"
+
+
 def component(stage: str) -> str:
     return "segment" if stage == "segments" else stage
 

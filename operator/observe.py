@@ -22,6 +22,12 @@ def parse_indexes(text: str | None) -> set[int]:
     return out
 
 
+def completion_index(pod: dict[str, Any]) -> int | None:
+    """The index of an Indexed Job's pod, from the annotation the Job controller sets."""
+    raw = ((pod.get("metadata") or {}).get("annotations") or {}).get("batch.kubernetes.io/job-completion-index")
+    return int(raw) if raw is not None and raw.isdigit() else None
+
+
 def parse_time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 

@@ -10,6 +10,7 @@ import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
@@ -79,11 +80,15 @@ def read_progress(redis_url: str, job_key: str, total_segments: int) -> Progress
     except (redis.RedisError, OSError, ValueError) as exc:
         if redis_url not in _down:
             _down.add(redis_url)
-            log.warning("progress from Redis unavailable, using completed segments only: %s", _one_line(exc))
+            log.warning(
+                "progress from Redis at %s unavailable, using completed segments only: %s",
+                where(redis_url),
+                _one_line(exc, redis_url),
+            )
         return None
     if redis_url in _down:
         _down.discard(redis_url)
-        log.info("progress from Redis available again")
+        log.info("progress from Redis at %s available again", where(redis_url))
     segments: dict[int, SegmentProgress] = {}
     for index, raw in enumerate(rows):
         parsed = _parse(raw) if raw else None
@@ -106,5 +111,27 @@ def stalled(progress: Progress, now: float, after_seconds: float, active_indexes
     return out
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+def where(url: str) -> str:
+    """`host:port` of a Redis URL for logs: never the user, password or query (the URL may carry a secret)."""
+    try:
+        parts = urlsplit(url)
+        return f"{parts.hostname or '?'}:{parts.port or 6379}"
+    except ValueError:
+        return "<unparsable URL>"
+
+
+def _secrets(url: str) -> list[str]:
+    try:
+        parts = urlsplit(url)
+        found = [parts.password or "", *parse_qs(parts.query).get("password", [])]
+    except ValueError:
+        return [url]
+    return [s for s in found if s]
+
+
+def _one_line(exc: BaseException, url: str) -> str:
+    """The error on one line, with anything secret from the URL masked (redis-py may echo parts of it)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    for secret in _secrets(url):
+        text = text.replace(secret, "***")
+    return text

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+from urllib.parse import parse_qs, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
@@ -37,6 +38,8 @@ class RedisReporter:
         retry_seconds: float = 10.0,
     ) -> None:
         self.key = segment_key(job_key, index)
+        self._secrets = _secrets(url)
+        self.where = where(url)
         self.total = total
         self.interval = interval
         self.retry_seconds = retry_seconds
@@ -85,7 +88,7 @@ class RedisReporter:
             self._next_write = now + self.retry_seconds
             return
         if self._failing:
-            print("videojob-worker: progress to Redis resumed", file=sys.stderr)
+            print(f"videojob-worker: progress to Redis at {self.where} resumed", file=sys.stderr)
             self._failing = False
         self.writes += 1
         self._written_frames = self.frames
@@ -94,5 +97,28 @@ class RedisReporter:
     def _warn(self, exc: BaseException) -> None:
         if not self._failing:
             msg = " ".join(str(exc).split()) or type(exc).__name__
-            print(f"videojob-worker: progress to Redis failed, continuing without it: {msg}", file=sys.stderr)
+            for secret in self._secrets:
+                msg = msg.replace(secret, "***")
+            print(
+                f"videojob-worker: progress to Redis at {self.where} failed, continuing without it: {msg}",
+                file=sys.stderr,
+            )
         self._failing = True
+
+
+def where(url: str) -> str:
+    """`host:port` of a Redis URL for logs: never the password (same as the operator's `progress.where`)."""
+    try:
+        parts = urlsplit(url)
+        return f"{parts.hostname or '?'}:{parts.port or 6379}"
+    except ValueError:
+        return "<unparsable URL>"
+
+
+def _secrets(url: str) -> list[str]:
+    try:
+        parts = urlsplit(url)
+        found = [parts.password or "", *parse_qs(parts.query).get("password", [])]
+    except ValueError:
+        return [url]
+    return [s for s in found if s]

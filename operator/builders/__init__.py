@@ -1,6 +1,7 @@
 """Pure manifest builders: a VideoJob (as ChildContext) in, plain dicts out. No API calls here."""
 
 from .context import ChildContext, InvalidSpecError, context_from_body, relative_path
+from .secrets import build_progress_secret
 from .stages import build_detect_pod, build_finalize_pod, build_segment_job, detect_gpus, finalize_gpus
 
 __all__ = [
@@ -8,6 +9,7 @@ __all__ = [
     "InvalidSpecError",
     "build_detect_pod",
     "build_finalize_pod",
+    "build_progress_secret",
     "build_segment_job",
     "context_from_body",
     "detect_gpus",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import api
-from ..naming import labels
+from ..naming import labels, secret_name
 from .context import ChildContext
 
 RUN_AS = 10001
@@ -33,7 +33,15 @@ def pod_security_context() -> dict[str, Any]:
     }
 
 
-def _env(ctx: ChildContext, extra: dict[str, str], gpus: int) -> list[dict[str, Any]]:
+def redis_url_env(ctx: ChildContext) -> dict[str, Any]:
+    """VIDEOJOB_REDIS_URL from the VideoJob's Secret (build_progress_secret), never as a plain value: anyone who
+    may read pods in the namespace would see a password in it. Optional: Redis is never load-bearing, so a
+    missing Secret costs the progress, not the segment."""
+    ref = {"name": secret_name(ctx.name), "key": api.REDIS_URL_KEY, "optional": True}
+    return {"name": "VIDEOJOB_REDIS_URL", "valueFrom": {"secretKeyRef": ref}}
+
+
+def _env(ctx: ChildContext, extra: dict[str, str], gpus: int, stage: str) -> list[dict[str, Any]]:
     values = {
         "VIDEOJOB_INPUT": ctx.input_path,
         "VIDEOJOB_WORKDIR": ctx.workdir,
@@ -47,12 +55,13 @@ def _env(ctx: ChildContext, extra: dict[str, str], gpus: int) -> list[dict[str, 
         "YOLO_OFFLINE": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
-    if ctx.redis_url:
-        values["VIDEOJOB_REDIS_URL"] = ctx.redis_url
     if gpus:
         # NVENC/NVDEC need the `video` driver capability, which the NVIDIA runtime leaves out by default.
         values["NVIDIA_DRIVER_CAPABILITIES"] = "compute,utility,video"
-    return [{"name": k, "value": v} for k, v in values.items()]
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in values.items()]
+    if ctx.redis_url and stage == "segments":  # only segment workers report progress and heartbeats
+        env.append(redis_url_env(ctx))
+    return env
 
 
 def _resources(ctx: ChildContext, gpus: int) -> dict[str, Any]:
@@ -88,7 +97,7 @@ def pod_template(
         "image": ctx.image,
         "imagePullPolicy": spec.image_pull_policy,
         "command": ["python", "-m", "videojob.worker", command_stage],
-        "env": _env(ctx, env or {}, gpus),
+        "env": _env(ctx, env or {}, gpus, stage),
         "resources": _resources(ctx, gpus),
         "volumeMounts": mounts,
         "securityContext": security_context(),

@@ -10,12 +10,14 @@ scheduler, Job controller and garbage collector are the real ones. Deviations fr
   to the local path that stands for it, since processes cannot mount;
 - one container per pod (init containers and sidecars are not run); restartPolicy is treated as Never (Jobs
   replace failed pods themselves); securityContext (runAsUser...) and resource limits are not enforced;
-- env: PATH/LANG/HOME/TMPDIR from the test run, then the pod's value, fieldRef, secretKeyRef, configMapKeyRef;
+- env: PATH/LANG/HOME/TMPDIR from the test run, then the pod's value, fieldRef, secretKeyRef, configMapKeyRef
+  (a missing non-optional Secret/ConfigMap or key fails the pod at once instead of keeping it waiting);
 - `kubectl logs` has no kubelet to ask: logs are files, see `log_path`.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import logging
@@ -323,12 +325,23 @@ class PodRunner:
     # ---- test controls -------------------------------------------------------------------------------------
     def kill(self, namespace: str, name: str) -> None:
         """SIGKILL the pod's process, as the OOM killer or a crash would: the pod fails with exit code 137."""
+        self._signal(namespace, name, signal.SIGKILL)
+
+    def pause(self, namespace: str, name: str) -> None:
+        """SIGSTOP the pod's process: a hung worker, alive but silent. Deleting the pod still ends it (SIGKILL)."""
+        self._signal(namespace, name, signal.SIGSTOP)
+
+    def resume(self, namespace: str, name: str) -> None:
+        """SIGCONT a paused pod's process."""
+        self._signal(namespace, name, signal.SIGCONT)
+
+    def _signal(self, namespace: str, name: str, sig: signal.Signals) -> None:
         with self._lock:
             procs = [p for k, p in self._procs.items() if k.startswith(f"{namespace}/{name}/")]
         if not procs:
             raise LookupError(f"pod {namespace}/{name} has no running process")
         for proc in procs:
-            os.killpg(proc.pid, signal.SIGKILL)
+            os.killpg(proc.pid, sig)
 
     def evict(self, namespace: str, name: str) -> None:
         """Evict through the real Eviction API: the API server adds DisruptionTarget (reason
@@ -389,17 +402,36 @@ class PodRunner:
                 env[e.name] = _rewrite(_expand(e.value, env), mounts)
             elif e.value_from is not None and e.value_from.field_ref is not None:
                 env[e.name] = _field(pod, e.value_from.field_ref.field_path)
-            elif e.value_from is not None and e.value_from.secret_key_ref is not None:
-                ref = e.value_from.secret_key_ref
-                import base64
-
-                secret = self.core.read_namespaced_secret(ref.name, pod.metadata.namespace)
-                env[e.name] = base64.b64decode(secret.data[ref.key]).decode()
-            elif e.value_from is not None and e.value_from.config_map_key_ref is not None:
-                ref = e.value_from.config_map_key_ref
-                data = self.core.read_namespaced_config_map(ref.name, pod.metadata.namespace).data or {}
-                env[e.name] = data[ref.key]
+            elif e.value_from is not None:
+                value = self._key_ref(pod.metadata.namespace, e.value_from)
+                if value is not None:
+                    env[e.name] = value
         return env
+
+    def _key_ref(self, namespace: str, source: client.V1EnvVarSource) -> str | None:
+        """A secretKeyRef (read through the API server, base64-decoded) or configMapKeyRef value. A missing
+        object or key is None when the ref is `optional`, else an error (kubelet keeps such a pod waiting in
+        CreateContainerConfigError; the runner fails it at once with ContainerCannotRun)."""
+        ref = source.secret_key_ref or source.config_map_key_ref
+        if ref is None:
+            raise RuntimeError("env valueFrom: only fieldRef, secretKeyRef and configMapKeyRef are supported")
+        kind = "Secret" if source.secret_key_ref is not None else "ConfigMap"
+        try:
+            if kind == "Secret":
+                raw = self.core.read_namespaced_secret(ref.name, namespace).data or {}
+                data = {k: base64.b64decode(v).decode() for k, v in raw.items()}
+            else:
+                data = self.core.read_namespaced_config_map(ref.name, namespace).data or {}
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            data = None
+        if data is not None and ref.key in data:
+            return data[ref.key]
+        if ref.optional:
+            return None
+        missing = f"{kind} {ref.name!r}" if data is None else f"key {ref.key!r} in {kind} {ref.name!r}"
+        raise RuntimeError(f"{missing} not found")
 
 
 def _expand(value: str, env: dict[str, str]) -> str:

@@ -188,6 +188,29 @@ def test_env_and_args_as_kubelet_builds_them(kube, namespace) -> None:
     assert out == f"['hi-envy', '$(WHO)', '$(NOPE)'] envy fast {node}\n"
 
 
+def test_secret_key_refs_are_read_through_the_api_server(kube, namespace) -> None:
+    core = client.CoreV1Api(kube.api_client())
+    core.create_namespaced_secret(
+        namespace,
+        client.V1Secret(metadata=client.V1ObjectMeta(name="creds"), string_data={"url": "redis://:pw@r:6379/0"}),
+    )
+    script = "import os; print(os.environ['URL'], os.environ.get('GONE', '-'), os.environ.get('NOKEY', '-'))"
+    env = [
+        {"name": "URL", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "url"}}},
+        {"name": "GONE", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "url", "optional": True}}},
+        {"name": "NOKEY", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "other", "optional": True}}},
+    ]
+    core.create_namespaced_pod(namespace, pod("secretive", script, env=env))
+    kube.wait_for("the pod to succeed", lambda: phase(core, namespace, "secretive") == "Succeeded", timeout=60)
+    assert kube.runner.log_path(namespace, "secretive").read_text() == "redis://:pw@r:6379/0 - -\n"
+    # Not optional and missing: the container cannot run.
+    env = [{"name": "URL", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "url"}}}]
+    core.create_namespaced_pod(namespace, pod("needy", script, env=env))
+    kube.wait_for("the pod to fail", lambda: phase(core, namespace, "needy") == "Failed", timeout=60)
+    state = terminated(read(core, namespace, "needy"))
+    assert state.reason == "ContainerCannotRun" and "Secret 'absent' not found" in state.message
+
+
 def test_a_missing_executable_fails_the_pod_as_a_start_error(kube, namespace) -> None:
     core = client.CoreV1Api(kube.api_client())
     body = pod("missing", "unused")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -12,10 +13,11 @@ from videojob.operator.builders import (
     InvalidSpecError,
     build_detect_pod,
     build_finalize_pod,
+    build_progress_secret,
     build_segment_job,
     context_from_body,
 )
-from videojob.operator.naming import child_name
+from videojob.operator.naming import child_name, secret_name
 
 K8S = "1.35.0"
 UID = "6f1c2d3e-aaaa-bbbb-cccc-000000000001"
@@ -77,7 +79,8 @@ def pod_specs(ctx) -> list[dict[str, Any]]:
     ],
 )
 def test_every_manifest_is_valid_kubernetes(spec: dict[str, Any]) -> None:
-    for manifest in all_manifests(ctx_of(**spec)):
+    ctx = ctx_of(**spec)
+    for manifest in all_manifests(ctx) + ([build_progress_secret(ctx)] if ctx.redis_url else []):
         kubernetes_validate.validate(manifest, K8S, strict=True)
 
 
@@ -182,7 +185,43 @@ def test_separate_output_claim_mounts_input_read_only() -> None:
     env = env_of(spec)
     assert env["VIDEOJOB_OUTPUT"] == f"{api.OUTPUT_MOUNT}/done/clip.mp4"
     assert env["VIDEOJOB_WORKDIR"].startswith(f"{api.OUTPUT_MOUNT}/.videojob/")
-    assert env["VIDEOJOB_REDIS_URL"] == "redis://r:6379/0"
+
+
+URL = "redis://:s3cret-pw@redis.vj-system.svc:6379/0"
+
+
+def test_redis_url_reaches_segment_pods_only_through_the_secret() -> None:
+    ctx = ctx_of(redisUrl=URL)
+    detect, job, final = all_manifests(ctx)
+    for manifest in (detect, job, final):
+        assert "s3cret" not in json.dumps(manifest)  # nowhere in a pod spec, the Job's template included
+    for pod in (detect, final):  # they report no progress: no URL at all
+        assert "VIDEOJOB_REDIS_URL" not in env_of(pod["spec"])
+    env = env_of(job["spec"]["template"]["spec"])
+    assert env["VIDEOJOB_REDIS_URL"] == {
+        "secretKeyRef": {"name": "clip-progress", "key": api.REDIS_URL_KEY, "optional": True}
+    }
+    # Without a URL, no reference to a Secret that will not exist.
+    assert "VIDEOJOB_REDIS_URL" not in env_of(build_segment_job(ctx_of(), 3)["spec"]["template"]["spec"])
+
+
+def test_progress_secret_is_owned_immutable_and_named_for_the_job() -> None:
+    ctx = ctx_of(redisUrl=URL)
+    secret = build_progress_secret(ctx)
+    assert secret["metadata"]["name"] == secret_name("clip") == "clip-progress"
+    assert secret["metadata"]["namespace"] == "team-a"
+    assert secret["metadata"]["ownerReferences"] == [ctx.owner_reference()]
+    assert secret["metadata"]["labels"]["videojob.dev/job"] == "clip"
+    assert secret["immutable"] is True and secret["type"] == "Opaque"
+    assert secret["stringData"] == {api.REDIS_URL_KEY: URL}
+    # The pods' reference and the Secret agree on name and key.
+    env = env_of(build_segment_job(ctx, 2)["spec"]["template"]["spec"])
+    ref = env["VIDEOJOB_REDIS_URL"]["secretKeyRef"]
+    assert (ref["name"], ref["key"]) == (secret["metadata"]["name"], *secret["stringData"])
+    long = dataclasses.replace(ctx, name="y" * 80)
+    assert len(build_progress_secret(long)["metadata"]["name"]) <= 63
+    with pytest.raises(ValueError, match="Redis URL"):
+        build_progress_secret(ctx_of())
 
 
 def test_config_env_is_the_pipeline_job_config() -> None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
 import redis
-from support.redis_server import RedisServer
+from support.redis_server import RedisServer, secured_redis
 from videojob.operator import progress
 from videojob.worker.progress import KEY_TTL_SECONDS, RedisReporter
 
 JOB = "team-a/clip-1"
+__all__ = ["secured_redis"]
 
 
 def test_round_trip_reports_frames_heartbeat_and_expiry(redis_server: RedisServer) -> None:
@@ -91,7 +93,7 @@ def test_redis_killed_mid_job_degrades_progress_never_the_worker(
     assert time.monotonic() - started < 5.0
     assert progress.read_progress(redis_server.url, JOB, 1) is None  # operator degrades: None, no exception
     assert progress.read_progress(redis_server.url, JOB, 1) is None
-    warnings = [line for line in capsys.readouterr().err.splitlines() if "progress to Redis failed" in line]
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "failed, continuing without it" in line]
     assert len(warnings) == 1, warnings  # one warning per outage, not one per frame
 
     # Redis comes back (empty: no persistence): the next writes land again.
@@ -110,3 +112,34 @@ def test_unreachable_or_malformed_url_never_raises() -> None:
         rep.update(5)
         rep.close()
         assert progress.read_progress(url, JOB, 1) is None
+
+
+def test_password_url_works_and_is_never_logged(
+    secured_redis: RedisServer, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    password = secured_redis.password
+    assert password and password in secured_redis.url
+    rep = RedisReporter(secured_redis.url, JOB, 0, 10, interval=0.0)
+    rep.update(4)
+    rep.close()
+    got = progress.read_progress(secured_redis.url, JOB, 1)
+    assert got is not None and got.segments[0].frames == 4  # authenticated both ways
+
+    caplog.set_level(logging.INFO, logger=progress.__name__)
+    wrong = secured_redis.url.replace(password, "not-" + password)
+    for url in (wrong, f"redis://:{password}@127.0.0.1:1/0", f"redis://127.0.0.1:1/0?password={password}"):
+        bad = RedisReporter(url, JOB, 1, 10, interval=0.0)
+        bad.update(1)
+        bad.close()
+        assert progress.read_progress(url, JOB, 1) is None
+    secured_redis.kill()
+    assert progress.read_progress(secured_redis.url, JOB, 1) is None
+    secured_redis.start()
+    assert progress.read_progress(secured_redis.url, JOB, 1) is not None  # "available again"
+
+    err = capsys.readouterr().err
+    logs = caplog.text
+    assert err.count("progress to Redis at 127.0.0.1:") == 3, err  # where it failed: host and port
+    assert "unavailable" in logs and "available again" in logs and f"127.0.0.1:{secured_redis.port}" in logs
+    assert password not in err and password not in logs, (err, logs)
+    assert progress.where(secured_redis.url) == f"127.0.0.1:{secured_redis.port}"

@@ -1,7 +1,8 @@
 """A real `redis-server` (Debian package) on a free loopback port, for the progress tests.
 
 `redis_server` (function scope) yields a `RedisServer`; `kill()` stops it mid-test (to test degrading),
-`start()` brings it back on the same port. The fixture stops it by pid at the end.
+`start()` brings it back on the same port. The fixture stops it by pid at the end. `secured_redis` is the same with
+`requirepass` set: its `url` carries the password, as a production URL would.
 """
 
 from __future__ import annotations
@@ -31,16 +32,20 @@ class RedisServer:
     binary: str
     port: int
     dir: Path
+    password: str | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None)
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> None:
         # No persistence: nothing written outside the temp dir, nothing kept between starts.
         args = [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.dir)]
         args += ["--save", "", "--appendonly", "no", "--protected-mode", "yes", "--daemonize", "no"]
+        if self.password:
+            args += ["--requirepass", self.password]
         log = (self.dir / "redis.log").open("ab")
         with log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -50,7 +55,7 @@ class RedisServer:
                 raise RuntimeError(f"redis-server exited ({self.proc.returncode}): {self.log()[-2000:]}")
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2) as s:
                 s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
+                if s.recv(16).startswith((b"+PONG", b"-NOAUTH")):  # up (NOAUTH: up, with a password)
                     return
             time.sleep(0.05)
         self.kill()
@@ -76,12 +81,21 @@ def redis_binary() -> str:
     return found
 
 
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(binary=redis_binary(), port=free_port(), dir=tmp_path / "redis")
+def _serve(tmp_path: Path, password: str | None) -> Iterator[RedisServer]:
+    server = RedisServer(binary=redis_binary(), port=free_port(), dir=tmp_path / "redis", password=password)
     server.dir.mkdir()
     server.start()
     try:
         yield server
     finally:
         server.kill()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    yield from _serve(tmp_path, None)
+
+
+@pytest.fixture
+def secured_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    yield from _serve(tmp_path, "pw-" + os.urandom(6).hex())

@@ -66,6 +66,10 @@ The operator's RBAC rules: exactly those of deploy/manifests/rbac.yaml (tests/sh
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["get", "create", "patch", "delete"]
+# Each VideoJob's Secret with the Redis URL for its segment pods: create only, never read.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["create"]
 # Events on VideoJobs.
 - apiGroups: ["", "events.k8s.io"]
   resources: ["events"]

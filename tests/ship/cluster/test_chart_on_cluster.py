@@ -118,10 +118,15 @@ def test_cluster_wide_chart_applies_and_grants_exactly_rbac_yaml(
     assert can_i_list(kube, sa, "default") == expected_grants()  # cluster-wide: every namespace
     assert can_i(kube, sa, namespace, "create", "pods")
     assert can_i(kube, sa, namespace, "patch", "videojobs.videojob.dev/status")
+    assert can_i(kube, sa, namespace, "create", "secrets")  # each VideoJob's progress Secret, and nothing more:
     for verb, resource in [
         ("delete", "nodes"),
         ("get", "secrets"),
         ("list", "secrets"),
+        ("watch", "secrets"),
+        ("update", "secrets"),
+        ("patch", "secrets"),
+        ("delete", "secrets"),
         ("create", "deployments"),
         ("update", "videojobs.videojob.dev"),
         ("get", "configmaps"),
