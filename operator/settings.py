@@ -16,7 +16,7 @@ class OperatorSettings:
     worker_image: str
     redis_url: str | None
     resync_seconds: float  # how often each unfinished VideoJob is reconciled against its children
-    stall_seconds: float  # a segment with no Redis heartbeat for this long counts as stalled
+    stall_seconds: float  # a segment pod with no Redis heartbeat for this long is deleted and retried (stalls.py)
     metrics_port: int  # 0 = no metrics endpoint
     peering: str | None  # kopf peering name for several replicas; None = standalone (one replica)
 
