@@ -7,7 +7,9 @@ One generated 720p clip (moving texture, AAC audio) with a static-region blur:
   * `videojob run` with 1 worker (1 segment) and with 2 workers (2 segments), software libx264.
 Everything is timed end to end as a user sees it (process start to output file), best of --repeat runs, all in
 one invocation so the figures share the machine's load. Targets: 1 worker >= 1.0x ffmpeg, 2 workers >= 1.8x
-one worker.
+one worker. For videojob runs, `stages` splits the best run by the job's own report: detect (probe + plan),
+segments (summed over segments, so more than the wall time with parallel workers), finalize, and for one worker
+`outside_stages` (interpreter start, imports, process exit: what ffmpeg has almost none of).
 
     .venv/bin/python bench/bench_local.py [--seconds 10] [--repeat 2] [--preset veryfast] [--crf 18]
 """
@@ -123,6 +125,9 @@ def videojob_cmd(src: Path, dst: Path, workers: int, preset: str, crf: int, thre
         str(src),
         "-o",
         str(dst),
+        # kept for report.json (stage seconds); removed before every run, or the run would resume from it
+        "--workdir",
+        str(workdir_of(dst)),
         "--op",
         "blur",
         "--region",
@@ -146,9 +151,19 @@ def videojob_cmd(src: Path, dst: Path, workers: int, preset: str, crf: int, thre
     ]
 
 
+def workdir_of(dst: Path) -> Path:
+    return dst.with_name(dst.stem + "-work")
+
+
+def stage_seconds(dst: Path) -> dict[str, float] | None:
+    report = workdir_of(dst) / "report.json"
+    return json.loads(report.read_text())["seconds"] if report.is_file() else None
+
+
 def timed(cmd: list[str], dst: Path) -> tuple[float, float]:
     """Wall seconds and CPU seconds (user + system of the command and everything it waited for)."""
     dst.unlink(missing_ok=True)
+    shutil.rmtree(workdir_of(dst), ignore_errors=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -198,13 +213,18 @@ def main() -> None:
         }
         # Interleave the variants round by round, so a burst of load from elsewhere hits all of them alike.
         runs: dict[str, list[tuple[float, float]]] = {k: [] for k in variants}
+        stages: dict[str, list[dict[str, float] | None]] = {k: [] for k in variants}
         for _ in range(args.repeat):
             for name, (cmd, dst) in variants.items():
                 runs[name].append(timed(cmd, dst))
+                stages[name].append(stage_seconds(dst))
         results: dict[str, dict[str, Any]] = {}
         for name, (_, dst) in variants.items():
             best = min(wall for wall, _ in runs[name])
             cpu = min(c for _, c in runs[name])
+            split = stages[name][[wall for wall, _ in runs[name]].index(best)]
+            if split is not None and name.startswith("videojob_1_worker"):
+                split = {**split, "outside_stages": round(best - sum(split.values()), 3)}
             results[name] = {
                 "seconds": best,
                 "fps": round(frames / best, 2),
@@ -213,6 +233,7 @@ def main() -> None:
                 "runs_wall_cpu": runs[name],
                 "frames_out": frame_count(dst),
                 "bytes": dst.stat().st_size,
+                **({"stages": split} if split is not None else {}),
             }
         fps: dict[str, float] = {k: v["fps"] for k, v in results.items()}
         one, two, ff = fps["videojob_1_worker"], fps["videojob_2_workers"], fps["ffmpeg"]

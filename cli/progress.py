@@ -5,8 +5,10 @@ from __future__ import annotations
 import sys
 import time
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 
 class ProgressDisplay:
@@ -20,6 +22,9 @@ class ProgressDisplay:
 
     def __enter__(self) -> ProgressDisplay:
         if self.tty:
+            # rich only on a terminal: importing it costs tens of milliseconds a scripted run would pay for nothing
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
             self.progress = Progress(
                 TextColumn("{task.description:<12}"),
                 BarColumn(),
