@@ -57,6 +57,7 @@ class Record:
     start: float
     end: float | None = None
     exit_code: int | None = None
+    terminating: float | None = None  # when a deletion made the runner send SIGTERM
 
 
 @dataclass
@@ -299,6 +300,7 @@ class PodRunner:
         if proc is not None and proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
+            self._mark_terminating(pod)
             deadline = time.monotonic() + grace
             while proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.1)
@@ -321,6 +323,12 @@ class PodRunner:
         except ApiException as exc:
             if exc.status not in (404, 409):  # gone already, or a new pod of the same name
                 log.warning("final delete of %s failed: %s", pod.metadata.name, exc.reason)
+
+    def _mark_terminating(self, pod: client.V1Pod) -> None:
+        with self._lock:
+            for record in self.records:
+                if (record.namespace, record.name, record.end) == (pod.metadata.namespace, pod.metadata.name, None):
+                    record.terminating = time.monotonic()
 
     # ---- test controls -------------------------------------------------------------------------------------
     def kill(self, namespace: str, name: str) -> None:

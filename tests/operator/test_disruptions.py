@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 
@@ -12,16 +13,32 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
 def strike(kube, videojobs, name: str, action) -> str:
-    """Apply `action(namespace, pod)` to the first segment pod caught running; returns its index."""
+    """Catch a segment pod mid-run, apply `action(namespace, pod)` to it, and return its index.
+
+    The process is paused (SIGSTOP) before the strike: a short segment could otherwise finish between our look
+    and the moment the eviction or kill lands, and the test would then measure a pod that simply succeeded.
+    It is resumed once the runner has passed the strike on (SIGKILL ended it, or the deletion's SIGTERM is queued).
+    """
+    runner = kube.runner
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         for run in videojobs.runs(name):
-            if run.end is None:
-                try:
-                    action(videojobs.namespace, run.name)
-                except LookupError:  # it finished between our look and the strike: take the next
-                    continue
-                return run.env["JOB_COMPLETION_INDEX"]
+            if run.end is not None:
+                continue
+            try:
+                runner.pause(videojobs.namespace, run.name)
+            except LookupError:  # it finished between our look and the pause: take the next
+                continue
+            time.sleep(0.5)
+            if run.end is not None:  # the SIGSTOP reached a process that had already exited
+                continue
+            action(videojobs.namespace, run.name)
+            while run.end is None and run.terminating is None:
+                assert time.monotonic() < deadline, f"the runner never passed the strike on to {run.name}"
+                time.sleep(0.05)
+            with contextlib.suppress(LookupError):  # a SIGKILL has ended it already
+                runner.resume(videojobs.namespace, run.name)
+            return run.env["JOB_COMPLETION_INDEX"]
         time.sleep(0.05)
     raise AssertionError("no segment pod was seen running")
 
