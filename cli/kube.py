@@ -52,6 +52,9 @@ def add_parsers(sub: Any) -> None:
     submit.add_argument("--max-parallel", type=int, help="segment pods at once")
     submit.add_argument("--codec", choices=["h264", "hevc"])
     submit.add_argument("--encoder", choices=["auto", "nvenc", "software"])
+    submit.add_argument(
+        "--hwaccel", choices=["auto", "cuda", "none"], help="segment decoding: NVDEC (cuda) or software"
+    )
     submit.add_argument("--watch", action="store_true", help="then follow it like `videojob watch`")
     submit.set_defaults(func=cmd_submit)
 
@@ -207,6 +210,8 @@ def build_spec(args: argparse.Namespace) -> dict[str, Any]:
     encode = {k: v for k, v in (("codec", args.codec), ("encoder", args.encoder)) if v}
     if encode:
         spec["encode"] = encode
+    if args.hwaccel:
+        spec["decode"] = {"hwaccel": args.hwaccel}
     for key, value in (
         ("workerImage", args.image),
         ("runtimeClassName", args.runtime_class),

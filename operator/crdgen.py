@@ -30,7 +30,7 @@ def build_crd() -> dict[str, Any]:
     spec = structural_schema(VideoJobSpec)
     spec["description"] = (
         "What to process and how; see docs. input, output, detector, operation, segmentation, "
-        "encode and resources are immutable once the VideoJob exists."
+        "encode, decode and resources are immutable once the VideoJob exists."
     )
     status = structural_schema(VideoJobStatus)
     status["description"] = "Observed state, written by the operator only."

@@ -172,6 +172,12 @@ class EncodeSpec(_Model):
     threads: int = Field(default=0, ge=0, le=64)
 
 
+class DecodeSpec(_Model):
+    # auto: NVDEC when the pod's GPU can decode the stream, software otherwise (the report says which);
+    # cuda: NVDEC or the segment fails as bad input; none: software.
+    hwaccel: Literal["auto", "cuda", "none"] = "auto"
+
+
 class ResourcesSpec(_Model):
     gpu_resource_name: str = Field(default="nvidia.com/gpu", max_length=253, pattern=_RESOURCE_NAME)
     gpus_per_pod: int = Field(default=1, ge=0, le=16)  # 0 runs on CPU (software encoding)
@@ -199,6 +205,9 @@ class VideoJobSpec(_Model):
     encode: EncodeSpec = Field(
         default_factory=EncodeSpec, **_extra(default={}, **{"x-kubernetes-validations": [_IMMUTABLE]})
     )
+    decode: DecodeSpec = Field(
+        default_factory=DecodeSpec, **_extra(default={}, **{"x-kubernetes-validations": [_IMMUTABLE]})
+    )
     resources: ResourcesSpec = Field(
         default_factory=ResourcesSpec, **_extra(default={}, **{"x-kubernetes-validations": [_IMMUTABLE]})
     )
@@ -217,6 +226,23 @@ class VideoJobSpec(_Model):
     # Unset: the operator's VIDEOJOB_REDIS_URL (progress is optional; the job never depends on Redis).
     redis_url: str | None = Field(default=None, max_length=1024, pattern=r"^rediss?://")
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.decode) || !has(self.decode.hwaccel) || self.decode.hwaccel != 'cuda' "
+                    "|| (has(self.resources) && has(self.resources.gpusPerPod) && self.resources.gpusPerPod > 0)",
+                    "message": "decode.hwaccel 'cuda' needs a GPU: set resources.gpusPerPod >= 1 or hwaccel 'auto'",
+                },
+                {
+                    "rule": "!has(self.encode) || !has(self.encode.encoder) || self.encode.encoder != 'nvenc' "
+                    "|| (has(self.resources) && has(self.resources.gpusPerPod) && self.resources.gpusPerPod > 0)",
+                    "message": "encode.encoder 'nvenc' needs a GPU: set resources.gpusPerPod >= 1 or encoder 'auto'",
+                },
+            ]
+        }
+    )
+
     def pipeline_config(self) -> dict[str, Any]:
         """The worker's VIDEOJOB_CONFIG: JobConfig's snake_case field names, unset optionals left out."""
         return {
@@ -227,9 +253,10 @@ class VideoJobSpec(_Model):
             "operation": self.operation.model_dump(exclude_none=True),
             "segmentation": self.segmentation.model_dump(exclude_none=True),
             "encode": self.encode.model_dump(exclude_none=True),
+            "decode": self.decode.model_dump(exclude_none=True),
         }
 
 
 # Fields whose change after creation the API server refuses (see the CEL rules above). The rest only affects
 # children not yet created, except `suspend` (mirrored onto the Indexed Job) and `ttlSecondsAfterFinished`.
-IMMUTABLE_FIELDS = ["input", "output", "detector", "operation", "segmentation", "encode", "resources"]
+IMMUTABLE_FIELDS = ["input", "output", "detector", "operation", "segmentation", "encode", "decode", "resources"]

@@ -52,6 +52,13 @@ def test_sample_is_accepted_and_defaulted(kube, namespace, crd, videojobs) -> No
         ),
         ("spec.segmentation", {"segmentation": {"minSegments": 9, "maxSegments": 2}}, "minSegments"),
         ("spec.resources.gpuResourceName", {"resources": {"gpuResourceName": "nvidia.com/gpu!"}}, "should match"),
+        ("spec.decode.hwaccel", {"decode": {"hwaccel": "vaapi"}}, "supported values"),
+        ("spec", {"decode": {"hwaccel": "cuda"}, "resources": {"gpusPerPod": 0}}, "decode.hwaccel 'cuda' needs a GPU"),
+        (
+            "spec",
+            {"encode": {"encoder": "nvenc"}, "resources": {"gpusPerPod": 0}},
+            "encode.encoder 'nvenc' needs a GPU",
+        ),
     ],
 )
 def test_invalid_specs_are_refused_naming_the_field(kube, crd, field: str, bad: dict, words: str) -> None:

@@ -10,7 +10,14 @@ import pytest
 import yaml
 from pydantic import BaseModel
 from videojob.operator import crdgen
-from videojob.operator.spec import DetectorSpec, EncodeSpec, OperationSpec, SegmentationSpec, VideoJobSpec
+from videojob.operator.spec import (
+    DecodeSpec,
+    DetectorSpec,
+    EncodeSpec,
+    OperationSpec,
+    SegmentationSpec,
+    VideoJobSpec,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -98,6 +105,7 @@ def test_enums_defaults_minimums_and_rules() -> None:
         (OperationSpec, "videojob.pipeline.config:OperationConfig"),
         (SegmentationSpec, "videojob.pipeline.config:SegmentationConfig"),
         (EncodeSpec, "videojob.pipeline.config:EncodeConfig"),
+        (DecodeSpec, "videojob.pipeline.config:DecodeConfig"),
     ],
 )
 def test_spec_mirrors_pipeline_config(mirror: type[BaseModel], original: str) -> None:

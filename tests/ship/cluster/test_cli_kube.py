@@ -60,6 +60,8 @@ def test_submit_creates_a_valid_videojob(kube: KubeCluster, namespace: str, crd:
         "2",
         "--codec",
         "hevc",
+        "--hwaccel",
+        "none",
         "-n",
         namespace,
     )
@@ -76,6 +78,7 @@ def test_submit_creates_a_valid_videojob(kube: KubeCluster, namespace: str, crd:
     assert spec["resources"]["gpusPerPod"] == 0
     assert spec["resources"]["gpuResourceName"] == "nvidia.com/gpu"  # the CRD's default filled in
     assert spec["encode"]["codec"] == "hevc" and spec["maxParallelPods"] == 2
+    assert spec["decode"] == {"hwaccel": "none"}
 
     # Without --name: a generated name from the input's file name.
     out = cli(kube, "submit", "in/My Clip.MP4", "--claim", "media", "-o", "out/x.mp4", "-n", namespace)
