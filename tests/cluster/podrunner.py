@@ -22,10 +22,8 @@ import contextlib
 import datetime as dt
 import logging
 import os
-import re
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -36,14 +34,10 @@ from typing import Any
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
+from .podenv import executable, expand, field_value, rewrite
+from .podstatus import container_status, node_info, now, pod_conditions, termination_message
+
 log = logging.getLogger("podrunner")
-MESSAGE_LIMIT = 4096  # kubelet truncates termination messages to 4096 bytes
-LOG_FALLBACK_BYTES, LOG_FALLBACK_LINES = 2048, 80
-_VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass
@@ -137,7 +131,7 @@ class PodRunner:
                 "allocatable": resources,
                 "conditions": self._conditions(),
                 "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
-                "nodeInfo": _node_info(),
+                "nodeInfo": node_info(),
             }
         }
         self.core.patch_node_status(spec.name, status)
@@ -213,11 +207,11 @@ class PodRunner:
             mounts, workdir, message_file = self._prepare(pod)
             env = self._env(pod, container, mounts, message_file)
             argv = (container.command or []) + (container.args or [])
-            command = [_rewrite(_expand(a, env), mounts) for a in argv]
+            command = [rewrite(expand(a, env), mounts) for a in argv]
             if not command:
                 raise RuntimeError("the pod runner needs an explicit command (images are not pulled)")
-            command[0] = _executable(command[0])
-            cwd = _rewrite(container.working_dir, mounts) if container.working_dir else str(workdir)
+            command[0] = executable(command[0])
+            cwd = rewrite(container.working_dir, mounts) if container.working_dir else str(workdir)
         except Exception as exc:
             self._finish(pod, 128, f"pod runner could not start the container: {exc}", "ContainerCannotRun")
             return
@@ -244,8 +238,8 @@ class PodRunner:
                 "hostIP": "127.0.0.1",
                 "podIP": "127.0.0.1",
                 "podIPs": [{"ip": "127.0.0.1"}],
-                "conditions": _pod_conditions(True),
-                "containerStatuses": [_container_status(container, running=started)],
+                "conditions": pod_conditions(True),
+                "containerStatuses": [container_status(container, running=started)],
             },
         )
         if key + "#deleting" in self._seen:  # deleted while starting: _terminate found no process to stop
@@ -253,7 +247,7 @@ class PodRunner:
                 os.killpg(proc.pid, signal.SIGKILL)
         code = proc.wait()
         record.end, record.exit_code = time.monotonic(), (128 + -code if code < 0 else code)
-        message = _message(message_file, logfile, record.exit_code, container.termination_message_policy)
+        message = termination_message(message_file, logfile, record.exit_code, container.termination_message_policy)
         self._finish(pod, record.exit_code, message, "Completed" if record.exit_code == 0 else "Error", started)
         with self._lock:  # only now, so that a deletion's final delete comes after the terminal status
             self._procs.pop(key, None)
@@ -274,8 +268,8 @@ class PodRunner:
             pod,
             {
                 "phase": "Succeeded" if code == 0 else "Failed",
-                "conditions": _pod_conditions(False),
-                "containerStatuses": [_container_status(container, terminated=terminated)],
+                "conditions": pod_conditions(False),
+                "containerStatuses": [container_status(container, terminated=terminated)],
             },
         )
 
@@ -407,9 +401,9 @@ class PodRunner:
         env.update({"HOSTNAME": pod.metadata.name, "YOLO_OFFLINE": "1", "PYTHONSAFEPATH": "1", "PYTHONUNBUFFERED": "1"})
         for e in container.env or []:
             if e.value is not None:
-                env[e.name] = _rewrite(_expand(e.value, env), mounts)
+                env[e.name] = rewrite(expand(e.value, env), mounts)
             elif e.value_from is not None and e.value_from.field_ref is not None:
-                env[e.name] = _field(pod, e.value_from.field_ref.field_path)
+                env[e.name] = field_value(pod, e.value_from.field_ref.field_path)
             elif e.value_from is not None:
                 value = self._key_ref(pod.metadata.namespace, e.value_from)
                 if value is not None:
@@ -440,91 +434,3 @@ class PodRunner:
             return None
         missing = f"{kind} {ref.name!r}" if data is None else f"key {ref.key!r} in {kind} {ref.name!r}"
         raise RuntimeError(f"{missing} not found")
-
-
-def _expand(value: str, env: dict[str, str]) -> str:
-    """Kubernetes `$(VAR)` expansion over the container's env so far; unknown names stay, `$$` is a `$`."""
-    return _VAR_REF.sub(lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)), value)
-
-
-def _executable(name: str) -> str:
-    """`python`/`python3` run this interpreter; other bare names found in the venv's bin dir (console scripts such
-    as `videojob`) run from there, since PATH need not include it."""
-    if re.fullmatch(r"python(3(\.\d+)?)?", name):
-        return sys.executable
-    local = Path(sys.executable).parent / name
-    return str(local) if "/" not in name and local.is_file() else name
-
-
-def _rewrite(value: str, mounts: list[tuple[str, str]]) -> str:
-    for mount, local in mounts:
-        if value == mount or value.startswith(mount + "/"):
-            return local + value[len(mount) :]
-    return value
-
-
-def _field(pod: client.V1Pod, path: str) -> str:
-    m = re.fullmatch(r"metadata\.(annotations|labels)\['(.+)'\]", path)
-    if m:
-        return str(((getattr(pod.metadata, m.group(1)) or {}).get(m.group(2))) or "")
-    simple = {
-        "metadata.name": pod.metadata.name,
-        "metadata.namespace": pod.metadata.namespace,
-        "metadata.uid": pod.metadata.uid,
-        "spec.nodeName": pod.spec.node_name,
-        "spec.serviceAccountName": pod.spec.service_account_name,
-        "status.podIP": "127.0.0.1",
-        "status.hostIP": "127.0.0.1",
-    }
-    if path not in simple:
-        raise RuntimeError(f"fieldRef {path} is not supported by the pod runner")
-    return str(simple[path] or "")
-
-
-def _message(message_file: Path, logfile: Path, code: int, policy: str | None) -> str:
-    # kubelet keeps the last 4096 bytes of the file (tail.ReadAtMost)
-    data = message_file.read_bytes()[-MESSAGE_LIMIT:] if message_file.exists() else b""
-    if not data and code != 0 and policy == "FallbackToLogsOnError":
-        lines = logfile.read_bytes().splitlines()[-LOG_FALLBACK_LINES:]
-        data = b"\n".join(lines)[-LOG_FALLBACK_BYTES:]
-    return data.decode(errors="replace")
-
-
-def _pod_conditions(ready: bool) -> list[dict[str, Any]]:
-    t = now().isoformat()
-    r = "True" if ready else "False"
-    return [
-        {"type": "Initialized", "status": "True", "lastTransitionTime": t},
-        {"type": "ContainersReady", "status": r, "lastTransitionTime": t},
-        {"type": "Ready", "status": r, "lastTransitionTime": t},
-    ]
-
-
-def _container_status(
-    container: client.V1Container, running: dt.datetime | None = None, terminated: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    state: dict[str, Any] = {"running": {"startedAt": running.isoformat()}} if running else {"terminated": terminated}
-    return {
-        "name": container.name,
-        "image": container.image,
-        "imageID": "",
-        "ready": running is not None,
-        "restartCount": 0,
-        "started": running is not None,
-        "state": state,
-    }
-
-
-def _node_info() -> dict[str, str]:
-    return {
-        "machineID": "test",
-        "systemUUID": "test",
-        "bootID": "test",
-        "kernelVersion": os.uname().release,
-        "osImage": "videojob pod runner",
-        "containerRuntimeVersion": "local://0",
-        "kubeletVersion": "v1.35.4",
-        "kubeProxyVersion": "",
-        "operatingSystem": "linux",
-        "architecture": "amd64",
-    }
