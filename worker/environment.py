@@ -11,6 +11,24 @@ from videojob.pipeline.config import JobConfig
 from videojob.pipeline.errors import BadInputError
 
 
+def inside_volume(path: Path, volume: Path | None, name: str) -> Path:
+    """`path` itself, once it is sure not to leave `volume` through a symbolic link on the volume.
+
+    The operator refuses absolute paths and `..` in the spec, but whoever can write to a shared volume can also
+    put a link there (`in/clip.mp4 -> /etc/...`, `out -> /tmp`); reading or writing through it would reach
+    outside the claim. Paths not under the volume's mount (a model baked into the image) are not checked.
+    """
+    if volume is None or not (path == volume or path.is_relative_to(volume)):
+        return path
+    real, root = Path(os.path.realpath(path)), Path(os.path.realpath(volume))
+    if real != root and not real.is_relative_to(root):
+        raise BadInputError(
+            f"{name} {path} resolves to {real}, outside its volume {volume}: a symbolic link on the volume points "
+            "out of it; replace the link with the file"
+        )
+    return path
+
+
 @dataclass(frozen=True)
 class WorkerEnv:
     input: Path
@@ -20,16 +38,23 @@ class WorkerEnv:
     redis_url: str | None
     job_key: str
     config_json: str | None
+    input_volume: Path | None = None
+    output_volume: Path | None = None
 
     def config(self) -> JobConfig:
         if not self.config_json:
             return JobConfig()
         try:
-            return JobConfig.model_validate_json(self.config_json)
+            config = JobConfig.model_validate_json(self.config_json)
         except ValidationError as e:
             first = e.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise BadInputError(f"VIDEOJOB_CONFIG {where}: {first['msg']}") from None
+        for key in ("model", "template"):  # relative ones in the spec live on the input volume
+            value = getattr(config.detector, key)
+            if value:
+                inside_volume(Path(value), self.input_volume, f"detector.{key}")
+        return config
 
 
 def _required(name: str) -> str:
@@ -47,12 +72,21 @@ def read_env(stage: str) -> WorkerEnv:
         if not raw.isdigit():
             raise BadInputError(f"JOB_COMPLETION_INDEX must be a non-negative integer, got {raw!r}")
         index = int(raw)
+    in_volume, out_volume = _optional_path("VIDEOJOB_INPUT_VOLUME"), _optional_path("VIDEOJOB_OUTPUT_VOLUME")
+    output = Path(_required("VIDEOJOB_OUTPUT")) if stage == "finalize" else None
     return WorkerEnv(
-        input=Path(_required("VIDEOJOB_INPUT")),
-        workdir=Path(_required("VIDEOJOB_WORKDIR")),
-        output=Path(_required("VIDEOJOB_OUTPUT")) if stage == "finalize" else None,
+        input=inside_volume(Path(_required("VIDEOJOB_INPUT")), in_volume, "input"),
+        workdir=inside_volume(Path(_required("VIDEOJOB_WORKDIR")), out_volume, "work directory"),
+        output=inside_volume(output, out_volume, "output") if output is not None else None,
         index=index,
         redis_url=os.environ.get("VIDEOJOB_REDIS_URL") or None,
         job_key=os.environ.get("VIDEOJOB_JOB_KEY") or "local/job",
         config_json=os.environ.get("VIDEOJOB_CONFIG"),
+        input_volume=in_volume,
+        output_volume=out_volume,
     )
+
+
+def _optional_path(name: str) -> Path | None:
+    value = os.environ.get(name, "").strip()
+    return Path(value) if value else None

@@ -48,6 +48,9 @@ def _env(ctx: ChildContext, extra: dict[str, str], gpus: int, stage: str) -> lis
         "VIDEOJOB_CONFIG": ctx.config_json(),
         "VIDEOJOB_TERMINATION_LOG": api.TERMINATION_LOG,
         "VIDEOJOB_JOB_KEY": ctx.job_key,
+        # The mounts the paths above must stay inside once symbolic links on the volumes are resolved.
+        "VIDEOJOB_INPUT_VOLUME": ctx.volumes[0].mount,
+        "VIDEOJOB_OUTPUT_VOLUME": ctx.volumes[-1].mount,
         **extra,
         # Read-only root: every cache goes to the scratch emptyDir; models are never downloaded.
         "HOME": api.SCRATCH_MOUNT,

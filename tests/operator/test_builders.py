@@ -165,6 +165,7 @@ def test_one_claim_shared_by_input_and_output() -> None:
         assert env["VIDEOJOB_INPUT"] == f"{api.DATA_MOUNT}/in/clip.mp4"
         assert env["VIDEOJOB_WORKDIR"] == f"{api.DATA_MOUNT}/.videojob/team-a.clip.6f1c2d3e"
         assert env["VIDEOJOB_JOB_KEY"] == "team-a/clip"
+        assert env["VIDEOJOB_INPUT_VOLUME"] == env["VIDEOJOB_OUTPUT_VOLUME"] == api.DATA_MOUNT
         assert env["VIDEOJOB_TERMINATION_LOG"] == container(spec)["terminationMessagePath"]
         assert container(spec)["terminationMessagePolicy"] == "FallbackToLogsOnError"
         assert "VIDEOJOB_REDIS_URL" not in env
@@ -185,6 +186,7 @@ def test_separate_output_claim_mounts_input_read_only() -> None:
     env = env_of(spec)
     assert env["VIDEOJOB_OUTPUT"] == f"{api.OUTPUT_MOUNT}/done/clip.mp4"
     assert env["VIDEOJOB_WORKDIR"].startswith(f"{api.OUTPUT_MOUNT}/.videojob/")
+    assert (env["VIDEOJOB_INPUT_VOLUME"], env["VIDEOJOB_OUTPUT_VOLUME"]) == (api.INPUT_MOUNT, api.OUTPUT_MOUNT)
 
 
 URL = "redis://:s3cret-pw@redis.vj-system.svc:6379/0"

@@ -96,6 +96,45 @@ def test_invalid_config_names_the_field(job: dict[str, str], tmp_path: Path) -> 
     assert rc == 2 and "encode.quality" in message["error"]
 
 
+def test_links_out_of_the_volume_are_bad_input(job: dict[str, str], tmp_path: Path) -> None:
+    # The spec's paths are relative and without `..`, but a link on the shared volume could still lead out of it.
+    volume, outside = tmp_path / "volume", tmp_path / "elsewhere"
+    (volume / "in").mkdir(parents=True)
+    outside.mkdir()
+    Path(job["VIDEOJOB_INPUT"]).rename(outside / "clip.mp4")
+    (volume / "in" / "clip.mp4").symlink_to(outside / "clip.mp4")
+    env = {
+        **job,
+        "VIDEOJOB_INPUT": str(volume / "in" / "clip.mp4"),
+        "VIDEOJOB_WORKDIR": str(volume / "work"),
+        "VIDEOJOB_INPUT_VOLUME": str(volume),
+        "VIDEOJOB_OUTPUT_VOLUME": str(volume),
+    }
+    rc, message, _ = run_worker("detect", env, tmp_path)
+    assert rc == 2 and message["kind"] == "bad-input", message
+    assert "outside its volume" in message["error"] and "\n" not in message["error"]
+    assert not (volume / "work").exists()
+
+    # An output directory that is a link out of the volume: refused before anything is written there.
+    (volume / "in" / "clip.mp4").unlink()
+    (outside / "clip.mp4").rename(volume / "in" / "clip.mp4")
+    (volume / "out").symlink_to(outside, target_is_directory=True)
+    assert run_worker("detect", env, tmp_path)[0] == 0
+    rc, message, _ = run_worker("finalize", {**env, "VIDEOJOB_OUTPUT": str(volume / "out" / "x.mp4")}, tmp_path)
+    assert rc == 2 and "output" in message["error"] and "outside its volume" in message["error"]
+    assert list(outside.iterdir()) == []
+
+    # A model path through a link is refused too; a link that stays inside the volume is fine.
+    (volume / "models").symlink_to(outside, target_is_directory=True)
+    config = json.loads(job["VIDEOJOB_CONFIG"])
+    config["detector"]["template"] = str(volume / "models" / "logo.png")
+    config["detector"]["kind"] = "template"
+    rc, message, _ = run_worker("detect", {**env, "VIDEOJOB_CONFIG": json.dumps(config)}, tmp_path)
+    assert rc == 2 and "detector.template" in message["error"]
+    (volume / "in" / "same.mp4").symlink_to(volume / "in" / "clip.mp4")
+    assert run_worker("detect", {**env, "VIDEOJOB_INPUT": str(volume / "in" / "same.mp4")}, tmp_path)[0] == 0
+
+
 def test_unexpected_failure_is_retryable_exit_1(job: dict[str, str], tmp_path: Path) -> None:
     # WORKDIR below a regular file: an OS fault no spec change can explain, retried by the Job (exit 1).
     blocker = tmp_path / "blocker"
