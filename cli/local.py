@@ -51,7 +51,7 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--device",
         choices=["cpu", "auto", "cuda"],
-        default="cpu",
+        default="auto",
         help="where region operations run: cpu (OpenCV), cuda (batched torch), auto (cuda when there is one)",
     )
     p.add_argument("--sample-every", type=int, default=5, help="detect on every k-th frame when planning")

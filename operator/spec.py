@@ -138,7 +138,7 @@ class OperationSpec(_Model):
     )
     inpaint_method: Literal["telea", "ns"] = "telea"
     inpaint_radius: int = Field(default=5, ge=1, le=100)
-    device: Literal["auto", "cpu", "cuda"] = "cpu"
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: the pod's GPU when it has one
     torchscript: str | None = Field(default=None, max_length=1024)
 
 

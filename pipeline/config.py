@@ -20,7 +20,8 @@ class OperationConfig(BaseModel):
     fill_color: tuple[int, int, int] = (0, 0, 0)  # RGB
     inpaint_method: Literal["telea", "ns"] = "telea"
     inpaint_radius: int = Field(default=5, ge=1, le=100)
-    device: Literal["auto", "cpu", "cuda"] = "cpu"
+    # Where region operations run: auto = batched torch on the GPU when there is one, OpenCV on the CPU otherwise.
+    device: Literal["auto", "cpu", "cuda"] = "auto"
     torchscript: str | None = None
 
 

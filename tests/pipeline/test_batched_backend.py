@@ -7,6 +7,9 @@ goes through apart from the device (CUDA itself is covered by tests/gpu, skipped
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,7 +52,33 @@ def test_torchscript_operation_runs_through_the_batched_path(clip: Path, tmp_pat
         assert b[INSIDE].mean() < 0.25 * a[INSIDE].mean()
 
 
-def test_default_operation_stays_on_opencv(clip: Path, tmp_path: Path) -> None:
+def test_default_device_is_the_gpu_when_there_is_one(clip: Path, tmp_path: Path) -> None:
+    """The default `auto`: batched torch on a CUDA device, else OpenCV; on a CPU node torch is not even imported
+    (a second or more of every segment's start). Run in a fresh interpreter, where nothing imported torch yet."""
     work = tmp_path / "work"
-    run_local(clip, tmp_path / "out.mp4", blur_config(1), workers=1, workdir=work)
+    config = blur_config(1)
+    assert config.operation.device == "auto"
+    script = (
+        "import sys; from pathlib import Path; from videojob.pipeline.config import JobConfig; "
+        "from videojob.pipeline.runner import run_local; "
+        f"run_local(Path({str(clip)!r}), Path({str(tmp_path / 'out.mp4')!r}), "
+        f"JobConfig.model_validate_json({config.model_dump_json()!r}), workers=1, workdir=Path({str(work)!r})); "
+        "print('torch' in sys.modules)"
+    )
+    env = {**os.environ, "PYTHONSAFEPATH": "1"}
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    backend = json.loads((work / "segments" / "seg-00000.json").read_text())["backend"]
+    if torch.cuda.is_available():
+        assert backend.startswith("torch:cuda"), backend
+    else:
+        assert backend == "opencv"
+        assert run.stdout.strip().splitlines()[-1] == "False", "torch was imported on a machine without CUDA"
+
+
+def test_cpu_device_stays_on_opencv(clip: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    config = blur_config(1)
+    config.operation.device = "cpu"
+    run_local(clip, tmp_path / "out.mp4", config, workers=1, workdir=work)
     assert json.loads((work / "segments" / "seg-00000.json").read_text())["backend"] == "opencv"
