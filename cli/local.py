@@ -157,13 +157,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from videojob.pipeline.sample import LOGO_REGION, make_sample
+    from videojob.pipeline.sample import LOGO_REGION, make_sample, write_face_template
 
     args.output.parent.mkdir(parents=True, exist_ok=True)
     sample = args.output.with_name(args.output.stem + "-input.mp4")
+    face = args.output.with_name(args.output.stem + "-face.png")
     make_sample(sample)
-    print(f"generated {sample} (5 s, 640x360, 25 fps, AAC audio)")
+    write_face_template(face)
+    print(f"generated {sample} (5 s, 640x360, 25 fps, AAC audio) and {face}")
     region = ",".join(str(v) for v in LOGO_REGION)
+    # The moving face is found by template matching on sampled frames (tracked and interpolated in between);
+    # the burned-in logo is a fixed region.
     run_args = build_parser_for_demo().parse_args(
         [
             str(sample),
@@ -171,10 +175,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
             str(args.output),
             "--op",
             "blur",
+            "--detector",
+            "template",
+            "--template",
+            str(face),
             "--region",
             region,
-            "--region",
-            "0.05,0.3,0.9,0.5",
             "--workers",
             str(args.workers),
             "--segments",

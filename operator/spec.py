@@ -98,6 +98,7 @@ class DetectorSpec(_Model):
         max_length=16,
         **_extra(default=[1.0], items={"type": "number", "minimum": 0.05, "maximum": 20}),
     )
+    # The whole detector for `static`; with yolo or template, processed on every frame besides what it finds.
     regions: list[NormRegion] = Field(default_factory=list, max_length=64, **_extra(default=[]))
     sample_every: int = Field(default=5, ge=1, le=1000)
     hold_frames: int = Field(default=10, ge=0, le=10000)

@@ -9,7 +9,17 @@ from .timeline import RegionTimeline, build_timeline
 
 
 def make_detector(cfg: DetectorConfig) -> Detector:
-    """The configured detector, with its model loaded once."""
+    """The configured detector, with its model loaded once. Fixed `regions` given with a yolo or template detector
+    are processed too, on every frame, besides what it finds."""
+    found = _detector(cfg)
+    if cfg.kind in ("yolo", "template") and cfg.regions:
+        from .static import WithFixedRegions
+
+        return WithFixedRegions(found, cfg.regions)
+    return found
+
+
+def _detector(cfg: DetectorConfig) -> Detector:
     if cfg.kind == "static":
         from .static import StaticDetector
 

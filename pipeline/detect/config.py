@@ -57,7 +57,8 @@ class DetectorConfig(BaseModel):
     template_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
     # Sizes of the template to look for, relative to the image file (e.g. [0.8, 1.0, 1.25] for a rescaled logo).
     template_scales: list[float] = Field(default_factory=lambda: [1.0], min_length=1)
-    # static
+    # Fixed regions: the whole detector for `static`; with yolo or template, processed on every frame besides
+    # what the detector finds (e.g. a burned-in timestamp next to detected faces).
     regions: list[NormRegion] = Field(default_factory=list)
     # temporal handling
     sample_every: int = Field(default=5, ge=1, le=1000)

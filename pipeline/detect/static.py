@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .base import Detector
 from .config import NormRegion
 from .regions import Box
 
@@ -33,3 +34,29 @@ class StaticDetector:
 
     def reset(self) -> None:
         pass
+
+
+class WithFixedRegions:
+    """A detector's boxes plus fixed regions on every frame: e.g. faces found by YOLO and a burned-in timestamp.
+
+    The fixed boxes get track ids far above any the tracker hands out, so the two never merge.
+    """
+
+    FIXED_TRACK_BASE = 1_000_000
+
+    def __init__(self, detector: Detector, regions: Sequence[NormRegion]) -> None:
+        self.detector = detector
+        self.fixed = StaticDetector(regions)
+        self.name = f"{getattr(detector, 'name', 'detector')}+static"
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[list[Box]]:
+        found = self.detector.detect(frames)
+        fixed = self.fixed.detect(frames)
+        shift = self.FIXED_TRACK_BASE
+        return [
+            [*boxes, *(b.model_copy(update={"track_id": shift + (b.track_id or 0)}) for b in extra)]
+            for boxes, extra in zip(found, fixed, strict=True)
+        ]
+
+    def reset(self) -> None:
+        self.detector.reset()

@@ -96,6 +96,27 @@ def test_static_regions_in_pixels() -> None:
     assert [(b.x0, b.y0, b.x1, b.y1) for b in boxes] == [(200, 50, 300, 150)]
 
 
+def test_fixed_regions_are_kept_next_to_what_a_detector_finds(tmp_path: Path) -> None:
+    """`regions` with a template (or yolo) detector: both the found boxes and the fixed ones, never one track."""
+    path = tmp_path / "logo.png"
+    cv2.imwrite(str(path), logo())
+    region = NormRegion(x=0.0, y=0.8, w=0.5, h=0.2)  # e.g. a burned-in timestamp
+    detector = make_detector(DetectorConfig(kind="template", template=str(path), regions=[region]))
+    with_logo = frame_image(0, 320, 240)[..., ::-1].copy()
+    with_logo[10:34, 200:240] = logo()
+    found = detector.detect([with_logo, frame_image(1, 320, 240)[..., ::-1].copy()])
+    fixed = (0, 192, 160, 240)
+    assert sorted((b.x0, b.y0, b.x1, b.y1) for b in found[1]) == [fixed]
+    assert len(found[0]) == 2 and fixed in [(b.x0, b.y0, b.x1, b.y1) for b in found[0]]
+    logo_box = next(b for b in found[0] if (b.x0, b.y0, b.x1, b.y1) != fixed)
+    assert abs(logo_box.x0 - 200) <= 2 and abs(logo_box.y0 - 10) <= 2
+    fixed_box = next(b for b in found[0] if (b.x0, b.y0, b.x1, b.y1) == fixed)
+    assert fixed_box.track_id != logo_box.track_id
+    # Without regions the detector is the plain one.
+    plain = make_detector(DetectorConfig(kind="template", template=str(path)))
+    assert [len(b) for b in plain.detect([with_logo])] == [1]
+
+
 @pytest.mark.parametrize("text", ["0.1,0.1,0.2", "0.9,0.1,0.2,0.2", "a,b,c,d"])
 def test_bad_region_text_is_refused(text: str) -> None:
     with pytest.raises(ValueError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -86,3 +87,20 @@ def test_demo_generates_a_sample_and_processes_it(tmp_path: Path) -> None:
     _, dst, _ = decode(out)
     assert len(src) == len(dst) == 125
     assert audio_span(out) is not None
+    # The face moves and is found by template matching on sampled frames: it must be blurred on every frame,
+    # including those between samples and across the scene cut; the logo is a fixed region.
+    height, width = src[0].shape[:2]
+    r = height // 8
+    for i, (a, b) in enumerate(zip(src, dst, strict=True)):
+        cx, cy = int(width * (0.15 + 0.5 * i / 125)), int(height * 0.55)
+        face = (slice(cy - r // 2, cy + r // 2), slice(cx - r // 2, cx + r // 2))
+        assert _psnr(a[face], b[face]) < 30, f"frame {i}: the face is not blurred"
+        logo = (slice(int(0.07 * height), int(0.15 * height)), slice(int(0.80 * width), int(0.94 * width)))
+        assert _psnr(a[logo], b[logo]) < 30, f"frame {i}: the logo is not blurred"
+        away = (slice(int(0.85 * height), height), slice(0, width))  # below the face's path
+        assert _psnr(a[away], b[away]) > 38, f"frame {i}: pixels far from both were changed"
+
+
+def _psnr(a, b) -> float:
+    mse = float(((a.astype(float) - b) ** 2).mean())
+    return 99.0 if mse == 0 else 10 * math.log10(255**2 / mse)
