@@ -27,9 +27,15 @@ def executable(name: str) -> str:
 
 
 def rewrite(value: str, mounts: list[tuple[str, str]]) -> str:
+    """A path under a mount, to the local directory standing for it; in a JSON value (VIDEOJOB_CONFIG), every
+    string that starts with a mount path (a model or template on the volume), in one pass."""
     for mount, local in mounts:
         if value == mount or value.startswith(mount + "/"):
             return local + value[len(mount) :]
+    if value.startswith("{") and mounts:
+        locals_ = dict(mounts)
+        quoted = re.compile('"(' + "|".join(re.escape(m) for m, _ in mounts) + ")/")
+        return quoted.sub(lambda m: f'"{locals_[m.group(1)]}/', value)
     return value
 
 

@@ -7,7 +7,8 @@ scheduler, Job controller and garbage collector are the real ones. Deviations fr
 - volumes are local directories: a persistentVolumeClaim mounts its bound PersistentVolume's hostPath directly,
   an emptyDir is a temp dir;
   env values and args that start with a volume's mountPath (or equal the terminationMessagePath) are rewritten
-  to the local path that stands for it, since processes cannot mount;
+  to the local path that stands for it, since processes cannot mount, and so are such paths quoted inside a JSON
+  env value (the worker's VIDEOJOB_CONFIG);
 - one container per pod (init containers and sidecars are not run); restartPolicy is treated as Never (Jobs
   replace failed pods themselves); securityContext (runAsUser...) and resource limits are not enforced;
 - env: PATH/LANG/HOME/TMPDIR from the test run, then the pod's value, fieldRef, secretKeyRef, configMapKeyRef

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
-from support.media import audio_span
+from support.media import audio_span, decode
 from videojob.pipeline.probe import probe
+from videojob.pipeline.sample import make_sample, write_face_template
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -87,3 +89,27 @@ def test_finished_videojob_is_deleted_after_its_ttl(kube, operator, videojobs) -
     )
     assert gone
     assert (videojobs.volume / "out" / "clip.mp4").is_file(), "the output outlives its VideoJob"
+
+
+def test_detected_regions_reach_every_segment(kube, operator, videojobs) -> None:
+    """A template detector with its image on the claim (a relative path, as users write it): the moving face is
+    found in the detect pod on sampled frames and filled by the segment pods on every frame, across seams."""
+    source = make_sample(videojobs.volume / "in" / "walk.mp4", seconds=3.0)
+    write_face_template(videojobs.volume / "in" / "face.png")
+    spec = videojobs.spec(path="in/walk.mp4", out="out/walk.mp4", segments=3)
+    spec["detector"] = {"kind": "template", "template": "in/face.png", "sampleEvery": 5}
+    spec["operation"] = {"kind": "fill"}
+    videojobs.apply("walk", spec)
+    videojobs.wait_phase("walk", "Succeeded", timeout=150)
+
+    _, src, _ = decode(source)
+    _, out, _ = decode(videojobs.volume / "out" / "walk.mp4")
+    assert len(out) == len(src) == 75
+    height, width = src[0].shape[:2]
+    r = height // 8
+    for i, (a, b) in enumerate(zip(src, out, strict=True)):
+        cx, cy = int(width * (0.15 + 0.5 * i / 75)), int(height * 0.55)
+        face = b[cy - r // 2 : cy + r // 2, cx - r // 2 : cx + r // 2]
+        assert face.mean() < 20, f"frame {i}: the face was not filled ({face.mean():.0f})"
+        below = (slice(int(0.85 * height), height), slice(0, width))  # away from the face's path
+        assert np.abs(a[below].astype(int) - b[below]).mean() < 2, f"frame {i}: pixels away from it changed"
