@@ -7,6 +7,7 @@ installed, VideoJob not found, forbidden, or refused by validation.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import sys
@@ -78,6 +79,13 @@ def add_parsers(sub: Any) -> None:
 
     cancel = sub.add_parser("cancel", parents=[common], help="delete a VideoJob and its pods")
     cancel.add_argument("name")
+    cancel.add_argument("--wait", type=float, default=10.0, help="seconds to wait for the operator to release it")
+    cancel.add_argument(
+        "--force",
+        action="store_true",
+        help="also remove the operator's finalizer (when the operator is gone); its pods and Job are then "
+        "removed by the garbage collector",
+    )
     cancel.set_defaults(func=cmd_cancel)
 
 
@@ -333,5 +341,42 @@ def cmd_cancel(args: argparse.Namespace, k: Cluster) -> int:
         api.PLURAL,
         args.name,
     )
+    if args.force:
+        # The operator's finalizer (kopf keeps one while its timer runs) holds the object while no operator runs;
+        # without it the API server removes the object, and the garbage collector its pods and Job.
+        with contextlib.suppress(CliError):  # already gone
+            k.call(
+                f"videojob {args.name!r}",
+                k.custom.patch_namespaced_custom_object,
+                api.GROUP,
+                api.VERSION,
+                k.namespace,
+                api.PLURAL,
+                args.name,
+                {"metadata": {"finalizers": None}},
+            )
+    deadline = time.monotonic() + max(0.0, args.wait)
+    while _exists(k, args.name):
+        if time.monotonic() >= deadline:
+            raise CliError(
+                f"videojob {args.name!r} is marked for deletion but the operator has not released it (is it "
+                f"running?); wait, or run: videojob cancel {args.name} --force -n {k.namespace}"
+            )
+        time.sleep(0.5)
     print(f"videojob {args.name} deleted from namespace {k.namespace} (its pods and Job go with it)")
     return 0
+
+
+def _exists(k: Cluster, name: str) -> bool:
+    """Whether the VideoJob is still there; an unreachable API server is an error, not "gone"."""
+    from kubernetes.client.exceptions import ApiException
+
+    def read(**kw: Any) -> Any:
+        try:
+            return k.custom.get_namespaced_custom_object(api.GROUP, api.VERSION, k.namespace, api.PLURAL, name, **kw)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+
+    return k.call(f"videojob {name!r}", read) is not None

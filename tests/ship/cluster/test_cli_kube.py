@@ -152,6 +152,26 @@ def test_status_watch_logs_cancel(kube: KubeCluster, namespace: str, crd: None, 
     assert gone.returncode != 0 and "NotFound" in gone.stderr
 
 
+def test_cancel_while_the_operator_is_away(kube: KubeCluster, namespace: str, crd: None) -> None:
+    """The operator's finalizer holds a deleted VideoJob until the operator releases it: `cancel` says so in one
+    line and how to go on; `--force` removes the finalizer so the API server deletes it at once."""
+    assert (
+        cli(kube, "submit", "in/a.mp4", "--claim", "media", "-o", "o.mp4", "--name", "held", "-n", namespace).returncode
+        == 0
+    )
+    finalizer = {"metadata": {"finalizers": ["kopf.zalando.org/KopfFinalizerMarker"]}}
+    kube.kubectl("patch", "videojob", "held", "-n", namespace, "--type=merge", "-p", json.dumps(finalizer))
+    line = one_line_error(cli(kube, "cancel", "held", "--wait", "1", "-n", namespace))
+    assert "has not released it" in line and f"videojob cancel held --force -n {namespace}" in line, line
+    held = json.loads(kube.kubectl("get", "videojob", "held", "-n", namespace, "-o", "json").stdout)
+    assert held["metadata"]["deletionTimestamp"]  # marked, still there
+
+    out = cli(kube, "cancel", "held", "--force", "-n", namespace)
+    assert out.returncode == 0 and "deleted" in out.stdout, out.stderr
+    gone = kube.kubectl("get", "videojob", "held", "-n", namespace, check=False)
+    assert gone.returncode != 0 and "NotFound" in gone.stderr
+
+
 def test_missing_job_and_unreachable_cluster(kube: KubeCluster, namespace: str, crd: None, tmp_path: Path) -> None:
     for cmd in (["status", "nope"], ["watch", "nope"], ["logs", "nope"], ["cancel", "nope"]):
         line = one_line_error(cli(kube, *cmd, "-n", namespace))
