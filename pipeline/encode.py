@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from fractions import Fraction
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import av
 import numpy as np
@@ -16,6 +16,9 @@ from av.video.codeccontext import VideoCodecContext
 
 from .config import EncodeConfig
 from .errors import BadInputError
+
+if TYPE_CHECKING:
+    from .probe import ColorTags
 
 NVENC = {"h264": "h264_nvenc", "hevc": "hevc_nvenc"}
 SOFTWARE = {"h264": "libx264", "hevc": "libx265"}
@@ -96,6 +99,8 @@ def add_video_stream(
     rate: Fraction,
     lossless: bool = False,
     joined: bool = True,
+    color: ColorTags | None = None,
+    source_pix_fmt: str | None = None,
 ) -> av.video.stream.VideoStream:
     stream = container.add_stream(name, rate=rate, options=encoder_options(name, cfg, lossless, joined))
     assert isinstance(stream, av.video.stream.VideoStream)
@@ -109,4 +114,10 @@ def add_video_stream(
     stream.codec_context.thread_type = "FRAME"
     if cfg.threads:
         stream.codec_context.thread_count = cfg.threads
+    if color is not None:
+        # The source's colour description goes into the output's VUI, or players guess (BT.601 vs 709, range).
+        ctx = stream.codec_context
+        ctx.color_primaries, ctx.color_trc, ctx.colorspace = color.primaries, color.transfer, color.matrix
+        # yuvj420p sources reach the encoder converted to yuv420p, i.e. limited range; others keep their samples.
+        ctx.color_range = 1 if source_pix_fmt == "yuvj420p" else color.range
     return stream

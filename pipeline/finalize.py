@@ -147,6 +147,8 @@ def finalize(
                 Fraction(*info.time_base),
                 Fraction(*info.rate),
                 joined=False,  # the one encode of the whole output
+                color=info.color,
+                source_pix_fmt=info.pix_fmt,
             )
         else:
             encoder = results[0].encoder

@@ -20,6 +20,15 @@ class StreamInfo(BaseModel):
     language: str | None = None
 
 
+class ColorTags(BaseModel):
+    """The stream's colour description (FFmpeg's AVColor* enum values; 2 = unspecified), kept on the output."""
+
+    primaries: int = 2
+    transfer: int = 2
+    matrix: int = 2
+    range: int = 0  # 0 unspecified, 1 limited (MPEG), 2 full (JPEG)
+
+
 class ProbeInfo(BaseModel):
     path: str
     size: int
@@ -43,6 +52,7 @@ class ProbeInfo(BaseModel):
     rotation: int  # degrees counter-clockwise, from the display matrix; applied to the pixels, not kept
     audio: list[StreamInfo]
     subtitles: list[StreamInfo]
+    color: ColorTags = ColorTags()  # default for plans written before it was recorded
 
     @property
     def time_base_fraction(self) -> Fraction:
@@ -127,6 +137,9 @@ def probe(path: Path | str) -> ProbeInfo:
             "coded_width": ctx.width,
             "coded_height": ctx.height,
             "pix_fmt": ctx.format.name if ctx.format else None,
+            "color": ColorTags(
+                primaries=ctx.color_primaries, transfer=ctx.color_trc, matrix=ctx.colorspace, range=ctx.color_range
+            ),
         }
     assert time_base is not None
     entries.sort()

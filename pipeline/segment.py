@@ -132,6 +132,8 @@ def process_segment(
             lossless=intermediate,
             # A one-segment plan is the whole output: no seams, so the encoder keeps its own rate control.
             joined=len(plan.segments) > 1,
+            color=info.color,
+            source_pix_fmt=info.pix_fmt,
         )
 
         def write(idx: int, frame: av.VideoFrame) -> None:
