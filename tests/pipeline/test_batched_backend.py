@@ -13,11 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch  # the detect extra, installed by `make venv`: a missing torch fails, it does not skip
 from support.cases import FRAMES, HEIGHT, REGION_PX, WIDTH, blur_config
 from support.media import decode, psnr, region_mask
 from videojob.pipeline.runner import run_local
-
-torch = pytest.importorskip("torch", reason="torch (the batched backend) is not installed")
 
 OUTSIDE = region_mask(WIDTH, HEIGHT, [REGION_PX], margin=8)
 INSIDE = ~region_mask(WIDTH, HEIGHT, [REGION_PX], margin=-4)  # well inside: codec blocks bleed at the edges

@@ -5,18 +5,14 @@ Sources are tagged with the ffmpeg command line's -color_* options on a clip mad
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 from support.cases import blur_config
-from support.media import decode
+from support.media import decode, ffmpeg
 from videojob.pipeline.runner import run_local
-
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg binary (make system-deps)")
 
 BT709, BT470BG, SMPTE170M = 1, 5, 6
 
@@ -25,9 +21,7 @@ def tagged(clip: Path, out: Path, *, primaries: str, trc: str, matrix: str, full
     pix = ["-pix_fmt", "yuvj420p"] if full else ["-pix_fmt", "yuv420p"]
     rng = ["-color_range", "pc" if full else "tv"]
     tags = ["-color_primaries", primaries, "-color_trc", trc, "-colorspace", matrix]
-    encode = ["-c:v", "libx264", "-crf", "12", "-c:a", "copy", str(out)]
-    cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(clip), *pix, *rng, *tags, *encode]
-    subprocess.run(cmd, check=True, timeout=60)
+    ffmpeg("-i", clip, *pix, *rng, *tags, "-c:v", "libx264", "-crf", "12", "-c:a", "copy", out)
     return out
 
 

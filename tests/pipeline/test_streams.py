@@ -6,23 +6,14 @@ subtitle streams, and `-itsoffset` is the plain way to make audio that starts la
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import av
-import pytest
 from support.cases import FPS, FRAMES, blur_config
-from support.media import audio_span, decode
+from support.media import audio_span, decode, ffmpeg
 from videojob.pipeline.runner import run_local
 
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg binary (make system-deps)")
-
 SRT = "1\n00:00:00,500 --> 00:00:01,200\nhello\n\n2\n00:00:01,500 --> 00:00:02,500\nworld\n"
-
-
-def ffmpeg(*args: str | Path) -> None:
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *map(str, args)], check=True, timeout=60)
 
 
 def first_video_time(path: Path) -> float:

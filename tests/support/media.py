@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+
+
+def ffmpeg(*args: str | Path) -> None:
+    """The ffmpeg command line, for inputs PyAV cannot write (subtitle streams, late audio, colour tags).
+
+    `make test` installs it (scripts/install-system-deps.sh); without it the tests that need it fail, not skip.
+    """
+    binary = shutil.which("ffmpeg")
+    assert binary is not None, "the ffmpeg binary is missing: run `make system-deps` (Debian package ffmpeg)"
+    subprocess.run([binary, "-nostdin", "-loglevel", "error", "-y", *map(str, args)], check=True, timeout=60)
 
 
 def frame_image(i: int, width: int, height: int) -> np.ndarray:
