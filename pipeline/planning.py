@@ -7,9 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import av
 import numpy as np
-from av.video.reformatter import VideoReformatter
 
 from .atomic import write_text_atomic
 from .config import JobConfig
@@ -18,19 +16,9 @@ from .detect import Box, build_timeline, make_detector
 from .errors import BadInputError
 from .plan import SegmentPlan, make_segments
 from .probe import ProbeInfo, probe
-from .scenes import THUMB, scene_cuts
+from .scenes import scene_cuts, score, thumbnail
 
 ProgressFn = Callable[[int, int], None]
-
-
-_thumbnailer = VideoReformatter()
-
-
-def thumbnail(frame: av.VideoFrame) -> np.ndarray:
-    """A tiny grey thumbnail scaled by FFmpeg: far cheaper than a full-size conversion. One kept swscale context
-    (a frame's own reformat() builds a context and a thread pool per call)."""
-    small = _thumbnailer.reformat(frame, width=THUMB[0], height=THUMB[1], format="gray", threads=1)
-    return small.to_ndarray().astype(np.float32)
 
 
 # Scene scores before a window, so that its first frames are judged against the motion before them.
@@ -43,7 +31,7 @@ def frame_scores(path: Path, info: ProbeInfo, start: int, end: int) -> list[floa
     prev: np.ndarray | None = None
     for _, frame in iter_frames(path, info, start, end):
         thumb = thumbnail(frame)
-        scores.append(0.0 if prev is None else float(np.mean(np.abs(thumb - prev)) / 255.0))
+        scores.append(score(prev, thumb))
         prev = thumb
     return scores
 
@@ -124,7 +112,7 @@ def detect_and_plan(
     count = 0
     for idx, frame in iter_frames(input_path, info, 0, info.frames):
         thumb = thumbnail(frame)
-        scores.append(0.0 if prev is None else float(np.mean(np.abs(thumb - prev)) / 255.0))
+        scores.append(score(prev, thumb))
         prev = thumb
         if idx % dcfg.sample_every == 0:
             batch_idx.append(idx)
