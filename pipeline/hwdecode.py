@@ -26,21 +26,34 @@ _SEMI_PLANAR = {"nv12": ("yuv420p", "yuvj420p")}
 
 
 @functools.cache
-def cuda_decode_problem(codec: str) -> str | None:
-    """None when FFmpeg can decode `codec` on a CUDA device here; otherwise why not, in a few words."""
+def _cuda_decode(codec: str) -> tuple[bool, str | None]:
+    """(whether FFmpeg failed to create a CUDA device here, why `codec` cannot be decoded on one or None)."""
     if "cuda" not in hwdevices_available():
-        return "this FFmpeg build has no CUDA support"
+        return False, "this FFmpeg build has no CUDA support"
     try:
         decoder = av.Codec(codec, "r")
     except (av.error.FFmpegError, ValueError) as exc:
-        return f"no decoder for {codec} ({exc})"
+        return False, f"no decoder for {codec} ({exc})"
     try:
         HWAccel(device_type="cuda", allow_software_fallback=False).create(decoder)
     except NotImplementedError:
-        return f"NVDEC cannot decode {codec}"
+        return False, f"NVDEC cannot decode {codec}"
     except (av.error.FFmpegError, ValueError, OSError) as exc:
-        return f"no CUDA device ({exc})"
-    return None
+        return True, f"no CUDA device ({exc})"
+    return False, None
+
+
+def cuda_decode_problem(codec: str) -> str | None:
+    """None when FFmpeg can decode `codec` on a CUDA device here; otherwise why not, in a few words."""
+    return _cuda_decode(codec)[1]
+
+
+def no_cuda_device() -> bool:
+    """True when FFmpeg has CUDA support but could not create a device: no driver or no GPU here.
+
+    An FFmpeg build without CUDA support says nothing about the machine's GPU, so that is not "no device".
+    """
+    return _cuda_decode("h264")[0]
 
 
 def choose_hwaccel(mode: HwaccelMode, codec: str) -> tuple[HWAccel | None, str]:

@@ -10,7 +10,7 @@ import av
 from ..config import OperationConfig
 from ..encode import NVENC, encoder_works
 from ..errors import BadInputError
-from ..hwdecode import cuda_decode_problem
+from ..hwdecode import cuda_decode_problem, no_cuda_device
 
 
 def resolve_device(requested: str = "auto") -> Any:
@@ -94,16 +94,7 @@ def batched_device(op: OperationConfig) -> Any | None:
         return None
     if op.device == "cpu" and not op.torchscript:
         return None
-    if op.device == "auto" and not op.torchscript and _no_cuda_device():
+    if op.device == "auto" and not op.torchscript and no_cuda_device():
         return None  # decided without importing torch (a second or more of every segment's start on a CPU node)
     device = resolve_device(op.device)
     return device if device.type == "cuda" or op.torchscript else None
-
-
-def _no_cuda_device() -> bool:
-    """True when FFmpeg could not create a CUDA device here (no driver or no GPU): torch would not find one either.
-
-    An FFmpeg build without CUDA support says nothing about the GPU, so that case is left to torch.
-    """
-    problem = cuda_decode_problem("h264")
-    return problem is not None and problem.startswith("no CUDA device")
