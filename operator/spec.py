@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import JsonDict
 
 # A path inside a volume: relative, no `..`. Checked by the API server (CEL) and again by the builders.
 _RELATIVE_PATH_RULES = [
@@ -189,6 +190,15 @@ class ResourcesSpec(_Model):
 _FREE_FORM = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 
 
+def _needs_gpu(section: str, field: str, value: str) -> JsonDict:
+    """A CEL rule: `section.field: value` only with a GPU in the pod."""
+    return {
+        "rule": f"!has(self.{section}) || !has(self.{section}.{field}) || self.{section}.{field} != '{value}' "
+        "|| (has(self.resources) && has(self.resources.gpusPerPod) && self.resources.gpusPerPod > 0)",
+        "message": f"{section}.{field} '{value}' needs a GPU: set resources.gpusPerPod >= 1 or {field} 'auto'",
+    }
+
+
 class VideoJobSpec(_Model):
     input: VolumePath = Field(**_extra(**{"x-kubernetes-validations": [_IMMUTABLE]}))
     output: OutputPath = Field(**_extra(**{"x-kubernetes-validations": [_IMMUTABLE]}))
@@ -230,16 +240,8 @@ class VideoJobSpec(_Model):
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
-                {
-                    "rule": "!has(self.decode) || !has(self.decode.hwaccel) || self.decode.hwaccel != 'cuda' "
-                    "|| (has(self.resources) && has(self.resources.gpusPerPod) && self.resources.gpusPerPod > 0)",
-                    "message": "decode.hwaccel 'cuda' needs a GPU: set resources.gpusPerPod >= 1 or hwaccel 'auto'",
-                },
-                {
-                    "rule": "!has(self.encode) || !has(self.encode.encoder) || self.encode.encoder != 'nvenc' "
-                    "|| (has(self.resources) && has(self.resources.gpusPerPod) && self.resources.gpusPerPod > 0)",
-                    "message": "encode.encoder 'nvenc' needs a GPU: set resources.gpusPerPod >= 1 or encoder 'auto'",
-                },
+                _needs_gpu("decode", "hwaccel", "cuda"),
+                _needs_gpu("encode", "encoder", "nvenc"),
             ]
         }
     )
