@@ -39,13 +39,13 @@ demo: system-deps venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/mypy pipeline operator worker cli
+	$(VENV)/bin/mypy pipeline operator worker cli common
 
 test: system-deps venv controlplane
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy pipeline operator worker cli
+	$(VENV)/bin/mypy pipeline operator worker cli common
 	source <(tests/cluster/build-controlplane.sh --print-env) && $(VENV)/bin/pytest
 
 crds: venv

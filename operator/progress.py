@@ -10,11 +10,11 @@ import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from videojob.common.redisurl import redact, where
 
 log = logging.getLogger(__name__)
 
@@ -111,27 +111,6 @@ def stalled(progress: Progress, now: float, after_seconds: float, active_indexes
     return out
 
 
-def where(url: str) -> str:
-    """`host:port` of a Redis URL for logs: never the user, password or query (the URL may carry a secret)."""
-    try:
-        parts = urlsplit(url)
-        return f"{parts.hostname or '?'}:{parts.port or 6379}"
-    except ValueError:
-        return "<unparsable URL>"
-
-
-def _secrets(url: str) -> list[str]:
-    try:
-        parts = urlsplit(url)
-        found = [parts.password or "", *parse_qs(parts.query).get("password", [])]
-    except ValueError:
-        return [url]
-    return [s for s in found if s]
-
-
 def _one_line(exc: BaseException, url: str) -> str:
     """The error on one line, with anything secret from the URL masked (redis-py may echo parts of it)."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    for secret in _secrets(url):
-        text = text.replace(secret, "***")
-    return text
+    return redact(" ".join(str(exc).split()) or type(exc).__name__, url)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from urllib.parse import parse_qs, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from videojob.common.redisurl import redact, where
 
 KEY_TTL_SECONDS = 86400  # contracts.md: progress hashes expire after one day
 
@@ -38,7 +38,7 @@ class RedisReporter:
         retry_seconds: float = 10.0,
     ) -> None:
         self.key = segment_key(job_key, index)
-        self._secrets = _secrets(url)
+        self.url = url
         self.where = where(url)
         self.total = total
         self.interval = interval
@@ -97,28 +97,9 @@ class RedisReporter:
     def _warn(self, exc: BaseException) -> None:
         if not self._failing:
             msg = " ".join(str(exc).split()) or type(exc).__name__
-            for secret in self._secrets:
-                msg = msg.replace(secret, "***")
+            msg = redact(msg, self.url)
             print(
                 f"videojob-worker: progress to Redis at {self.where} failed, continuing without it: {msg}",
                 file=sys.stderr,
             )
         self._failing = True
-
-
-def where(url: str) -> str:
-    """`host:port` of a Redis URL for logs: never the password (same as the operator's `progress.where`)."""
-    try:
-        parts = urlsplit(url)
-        return f"{parts.hostname or '?'}:{parts.port or 6379}"
-    except ValueError:
-        return "<unparsable URL>"
-
-
-def _secrets(url: str) -> list[str]:
-    try:
-        parts = urlsplit(url)
-        found = [parts.password or "", *parse_qs(parts.query).get("password", [])]
-    except ValueError:
-        return [url]
-    return [s for s in found if s]
