@@ -7,7 +7,7 @@ from pathlib import Path
 
 import av
 
-from .atomic import temp_name
+from .atomic import create_temp
 from .encode import SOFTWARE
 from .errors import BadInputError
 
@@ -19,7 +19,8 @@ def check_output(input_path: Path, output_path: Path, codec: str) -> None:
     better to say so now than after every segment has been encoded. Nothing is written: a muxer writes only
     once it starts encoding, and the empty file it opened is removed.
     """
-    probe_file = temp_name(output_path.with_name(output_path.stem + "-check" + output_path.suffix))
+    # A temp file of this check's own (two jobs may check one output at once), next to the output.
+    probe_file = create_temp(output_path.with_name(output_path.stem + "-check" + output_path.suffix))
     try:
         try:
             out = av.open(str(probe_file), "w")
