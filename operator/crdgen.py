@@ -7,6 +7,8 @@ python -m videojob.operator.crdgen --check   # exit 1 when a committed file diff
 from __future__ import annotations
 
 import argparse
+import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -115,6 +117,27 @@ def render() -> str:
     return HEADER + yaml.dump(build_crd(), Dumper=_Dumper, sort_keys=False, width=120)
 
 
+def write_atomic(target: Path, text: str) -> None:
+    """Write under a hidden temp name of this writer's own (random, created exclusively), then rename: the same
+    contract as videojob.pipeline.atomic, which the operator layer may not import."""
+    for _ in range(16):
+        tmp = target.with_name(f".{target.name}.tmp-{secrets.token_hex(8)}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"no free temporary name next to {target}")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m videojob.operator.crdgen", description=__doc__.split("\n")[1])
     mode = parser.add_mutually_exclusive_group(required=True)
@@ -125,9 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         for target in TARGETS:
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f"{target.name}.tmp")
-            tmp.write_text(text)
-            tmp.replace(target)
+            write_atomic(target, text)
             print(f"wrote {target.relative_to(REPO)}")
         return 0
     stale = [t for t in TARGETS if not t.exists() or t.read_text() != text]
