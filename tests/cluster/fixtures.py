@@ -1,7 +1,9 @@
-"""pytest fixtures: `kube`, a real control plane with the pod runner, and `namespace`, a fresh namespace."""
+"""pytest fixtures: `kube`, a real control plane with one real node (containerd, runc, CNI, kubelet, kube-proxy,
+CoreDNS; see node.py), and `namespace`, a fresh namespace."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -17,14 +19,31 @@ import pytest
 from kubernetes import client, config
 
 from .controlplane import ControlPlane, write_kubeconfig
-from .podrunner import PodRunner
+from .node import API_IP, API_SERVICE_IP, COREDNS_IMAGE, DNS_SERVICE_IP, Node
+from .pki import make_pki
+from .podcontrol import PodControl, PodWatch
+
+CACHE = Path(
+    os.environ.get("VIDEOJOB_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "videojob"
+)
+VERSION = importlib.metadata.version("videojob")
+# Built by `make images` (scripts/build-images.sh) and imported into the node's containerd.
+WORKER_SLIM_IMAGE = f"localhost/videojob-worker:{VERSION}-slim"
+WORKER_IMAGE = f"localhost/videojob-worker:{VERSION}"
+OPERATOR_IMAGE = f"localhost/videojob-operator:{VERSION}"
+REDIS_IMAGE = "localhost/videojob-redis:test"
+# Archives in $CACHE/images that every session imports (the full worker only where a test asks for it).
+NODE_IMAGES = ("coredns", "operator", "worker-slim", "redis")
+# The uid and gid the product's pods run as (worker and operator images, Pod securityContext).
+POD_UID = 10001
 
 
 @dataclass
 class KubeCluster:
     plane: ControlPlane
-    runner: PodRunner
+    node: Node
     root: Path
+    control: PodControl
     start_seconds: float = 0.0  # from the first process to schedulable nodes
 
     @property
@@ -52,9 +71,18 @@ class KubeCluster:
         return result
 
     def volume_dir(self, namespace: str, claim: str) -> Path:
-        """The local directory that stands for the claim's volume (created by create_claim)."""
+        """The directory behind the claim's volume (a hostPath PersistentVolume, created by create_claim).
+
+        Owned by the pods' uid and group, as an administrator provisions a shared (NFS-like) volume: kubelet
+        applies fsGroup to volumes that support ownership management, and hostPath is not one of them."""
         path = self.root / "volumes" / namespace / claim
         path.mkdir(parents=True, exist_ok=True)
+        for p in (path, *path.parents):
+            if p == self.root:
+                break
+            p.chmod(0o755)
+        os.chown(path, POD_UID, POD_UID)
+        path.chmod(0o2775)
         return path
 
     def create_claim(self, namespace: str, claim: str, size: str = "1Gi") -> Path:
@@ -122,7 +150,9 @@ class KubeCluster:
 @pytest.fixture(scope="session")
 def kube() -> Iterator[KubeCluster]:
     t0 = time.monotonic()
-    root = Path(tempfile.mkdtemp(prefix="videojob-kube-"))
+    # short: Unix socket paths under it must stay below 108 bytes
+    root = Path(tempfile.mkdtemp(prefix="vjk-"))
+    root.chmod(0o755)  # the pods' uid walks through it to the claims' directories
     try:
         plane = ControlPlane(root / "plane")
     except RuntimeError as exc:  # binaries missing: one line saying how to build them, no traceback
@@ -131,40 +161,64 @@ def kube() -> Iterator[KubeCluster]:
         missing = ""
     if missing:
         pytest.fail(missing, pytrace=False)
-    plane.start()
-    runner: PodRunner | None = None
+    node = Node(root / "node", plane.assets, CACHE)
+    watcher: PodWatch | None = None
     try:
+        node.start_sandbox()
+        plane.pki = make_pki(
+            root / "pki",
+            ips=["127.0.0.1", API_IP, API_SERVICE_IP],
+            dns=["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                 "kubernetes.default.svc.cluster.local"],
+        )  # fmt: skip
+        plane.advertise_address = API_IP
+        plane.egress_socket = node.egress_socket
+        plane.node_name = node.name
+        plane.start()
+        node.start(plane.api_port, plane.pki.ca, plane.pki.ca, plane.tokens)
+        node.import_images([CACHE / "images" / f"{name}.tar" for name in NODE_IMAGES])
         api = config.new_client_from_config(config_file=str(plane.kubeconfig))
-        core = client.CoreV1Api(api)
-        # the namespace and service-account controllers are up when `default` has its ServiceAccount
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                core.read_namespaced_service_account("default", "default")
-                break
-            except client.ApiException:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
-        runner = PodRunner(api)
-        runner.start()
-        cluster = KubeCluster(plane, runner, root)
-        # Admission taints every new node not-ready until the node lifecycle controller sees it Ready; pods made
-        # before that wait for the scheduler's backoff, so the first test would be slow for no reason of its own.
-        cluster.wait_for(
-            "nodes without the not-ready taint", lambda: _schedulable(core, runner), timeout=60, interval=0.2
-        )
+        watcher = PodWatch(api)
+        watcher.start()
+        cluster = KubeCluster(plane, node, root, PodControl(api, watcher, node.ctr))
+        _join(cluster)
         cluster.start_seconds = time.monotonic() - t0
         yield cluster
     finally:
-        if runner is not None:
-            runner.stop()
+        if watcher is not None:
+            watcher.stop()
+        node.stop()
         plane.stop()
+        changed = node.changed_sysctls()
         # logs, etcd data and claim directories; VIDEOJOB_KEEP_CLUSTER=1 keeps them to debug a failure
         if os.environ.get("VIDEOJOB_KEEP_CLUSTER") != "1":
             shutil.rmtree(root, ignore_errors=True)
-            if runner is not None:
-                shutil.rmtree(runner.scratch, ignore_errors=True)
+        assert not changed, f"sysctls not restored after the node stopped (before, after): {changed}"
+
+
+def _join(cluster: KubeCluster) -> None:
+    """The node registered and Ready, its GPUs advertised, cluster DNS answering."""
+    core = client.CoreV1Api(cluster.api_client())
+    node = cluster.node
+
+    def ready() -> bool:
+        for proc in ("kubelet", "containerd", "kube-proxy"):
+            if node.processes[proc].poll() is not None:
+                raise AssertionError(f"{proc} exited:\n{node.log_tail(proc)}")
+        try:
+            obj = core.read_node(node.name)
+        except client.ApiException:
+            return False
+        conds = {c.type: c.status for c in obj.status.conditions or []}
+        taints = [t for t in obj.spec.taints or [] if t.key.startswith("node.kubernetes.io/")]
+        return conds.get("Ready") == "True" and not taints
+
+    cluster.wait_for(f"node {node.name} Ready", ready, timeout=120, interval=0.3)
+    core.patch_node_status(node.name, node.node_patch_gpus())
+    manifest = (Path(__file__).with_name("coredns.yaml")).read_text()
+    manifest = manifest.replace("IMAGE", COREDNS_IMAGE).replace("CLUSTER_IP", DNS_SERVICE_IP)
+    cluster.kubectl("apply", "-f", "-", input=manifest)
+    cluster.kubectl("rollout", "status", "-n", "kube-system", "deployment/coredns", "--timeout=120s")
 
 
 @pytest.fixture
@@ -181,14 +235,6 @@ def namespace(kube: KubeCluster) -> Iterator[str]:
     )
     yield name
     core.delete_namespace(name, propagation_policy="Background")
-
-
-def _schedulable(core: client.CoreV1Api, runner: PodRunner) -> bool:
-    for node in runner.nodes:
-        taints = core.read_node(node.name).spec.taints or []
-        if any(t.key.startswith("node.kubernetes.io/") for t in taints):
-            return False
-    return True
 
 
 def _exists(read: Any) -> bool:

@@ -177,7 +177,7 @@ class VideoJobs:
         """The pod runner's records of this VideoJob's pods of one stage, oldest first."""
         return [
             r
-            for r in self.kube.runner.records
+            for r in self.kube.control.records
             if r.namespace == self.namespace and r.name.startswith(f"{name}-{stage}")
         ]
 

@@ -19,7 +19,7 @@ def strike(kube, videojobs, name: str, action) -> str:
     and the moment the eviction or kill lands, and the test would then measure a pod that simply succeeded.
     It is resumed once the runner has passed the strike on (SIGKILL ended it, or the deletion's SIGTERM is queued).
     """
-    runner = kube.runner
+    runner = kube.control
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         for run in videojobs.runs(name):
@@ -46,7 +46,7 @@ def strike(kube, videojobs, name: str, action) -> str:
 def test_killed_segment_pod_is_retried_and_the_output_is_whole(kube, operator, videojobs) -> None:
     videojobs.clip(frames=144, width=320, height=240)
     videojobs.apply("crash", videojobs.spec(segments=4, maxParallelPods=2, retriesPerSegment=2))
-    victim = strike(kube, videojobs, "crash", kube.runner.kill)  # SIGKILL: exit 137, like the OOM killer
+    victim = strike(kube, videojobs, "crash", kube.control.kill)  # SIGKILL: exit 137, like the OOM killer
     st = videojobs.wait_phase("crash", "Succeeded", timeout=150)
     runs = Counter(r.env["JOB_COMPLETION_INDEX"] for r in videojobs.runs("crash"))
     assert runs[victim] == 2, runs
@@ -61,7 +61,7 @@ def test_evicted_segment_pod_does_not_use_a_retry(kube, operator, videojobs) -> 
     videojobs.clip(frames=144, width=320, height=240)
     # No retries at all: had the eviction counted as a failure, the Job (maxFailedIndexes 0) would fail.
     videojobs.apply("evict", videojobs.spec(segments=4, maxParallelPods=2, retriesPerSegment=0))
-    victim = strike(kube, videojobs, "evict", kube.runner.evict)
+    victim = strike(kube, videojobs, "evict", kube.control.evict)
     videojobs.wait_phase("evict", "Succeeded", timeout=150)
     runs = Counter(r.env["JOB_COMPLETION_INDEX"] for r in videojobs.runs("evict"))
     assert runs[victim] == 2, runs
@@ -76,7 +76,7 @@ def test_killed_detect_pod_is_replaced_and_counted(kube, operator, videojobs) ->
         running = [r for r in videojobs.runs("redetect", "detect") if r.end is None]
         if running:
             try:
-                kube.runner.kill(videojobs.namespace, running[0].name)
+                kube.control.kill(videojobs.namespace, running[0].name)
                 break
             except LookupError:
                 pass

@@ -49,7 +49,7 @@ def hang_a_segment(kube, videojobs, name: str, r: redis.Redis) -> str:
             if run.end is not None or not seg or int(seg["frames"]) >= int(seg["total"]):
                 continue
             try:
-                kube.runner.pause(videojobs.namespace, run.name)
+                kube.control.pause(videojobs.namespace, run.name)
             except LookupError:
                 continue
             time.sleep(0.5)
@@ -80,11 +80,11 @@ def test_stalled_segment_pod_is_replaced_and_the_job_succeeds(kube, operator, vi
         return found[0] if found else None
 
     second = kube.wait_for("the stalled segment's replacement", replacement, timeout=90, interval=0.02)
-    kube.runner.pause(videojobs.namespace, second.name)
+    kube.control.pause(videojobs.namespace, second.name)
     assert r.hget(key, "ts") == last_beat, "the replacement reported before it was paused: the check below is moot"
     time.sleep(3 + 4)  # stall time plus a few operator ticks
     assert second.end is None, "the replacement was deleted for its predecessor's old heartbeat"
-    kube.runner.resume(videojobs.namespace, second.name)
+    kube.control.resume(videojobs.namespace, second.name)
 
     st = videojobs.wait_phase("hang", "Succeeded", timeout=150)
     runs = Counter(run.env["JOB_COMPLETION_INDEX"] for run in videojobs.runs("hang"))
