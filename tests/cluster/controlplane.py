@@ -192,6 +192,8 @@ class ControlPlane:
             path = certs / "egress.yaml"
             path.write_text(yaml.safe_dump(egress))
             args.append(f"--egress-selector-config-file={path}")
+            # the node's name resolves nowhere: dial kubelet by the address it reports
+            args.append("--kubelet-preferred-address-types=InternalIP,Hostname")
         return args
 
     def _wait_ready(self, token: str, timeout: float = 90.0) -> None:

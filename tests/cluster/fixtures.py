@@ -33,7 +33,7 @@ WORKER_IMAGE = f"localhost/videojob-worker:{VERSION}"
 OPERATOR_IMAGE = f"localhost/videojob-operator:{VERSION}"
 REDIS_IMAGE = "localhost/videojob-redis:test"
 # Archives in $CACHE/images that every session imports (the full worker only where a test asks for it).
-NODE_IMAGES = ("coredns", "operator", "worker-slim", "redis")
+NODE_IMAGES = ("coredns", "videojob-operator", "videojob-worker-slim", "videojob-redis")
 # The uid and gid the product's pods run as (worker and operator images, Pod securityContext).
 POD_UID = 10001
 

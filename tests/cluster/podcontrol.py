@@ -29,7 +29,8 @@ class PodRun:
     uid: str
     node: str
     image: str
-    env: dict[str, str]
+    env: dict[str, str]  # literal values (and JOB_COMPLETION_INDEX)
+    secret_refs: dict[str, tuple[str, str]]  # env name -> (Secret, key): kubelet resolves them in the container
     seen: float  # time.monotonic() when the watch first reported it
     start: float | None = None  # when it was first seen running
     end: float | None = None  # when its container was first seen terminated
@@ -89,6 +90,11 @@ class PodWatch:
         if run is None:
             container = pod.spec.containers[0]
             env = {e.name: e.value for e in container.env or [] if e.value is not None}
+            refs = {
+                e.name: (e.value_from.secret_key_ref.name, e.value_from.secret_key_ref.key)
+                for e in container.env or []
+                if e.value_from is not None and e.value_from.secret_key_ref is not None
+            }
             index = (pod.metadata.annotations or {}).get(INDEX_ANNOTATION)
             if index is not None:
                 env["JOB_COMPLETION_INDEX"] = index
@@ -99,6 +105,7 @@ class PodWatch:
                 pod.spec.node_name or "",
                 container.image,
                 env,
+                refs,
                 seen=time.monotonic(),
             )
             self._by_uid[run.uid] = run

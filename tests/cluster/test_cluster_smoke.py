@@ -3,12 +3,13 @@ kubelet runs the pods in containers on the test node."""
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
 from kubernetes import client
 
-from cluster.fixtures import WORKER_SLIM_IMAGE
+from cluster.fixtures import POD_UID, WORKER_SLIM_IMAGE
 
 pytestmark = pytest.mark.cluster
 
@@ -101,6 +102,7 @@ def test_invalid_structural_schema_is_refused(kube) -> None:
 def test_indexed_job_runs_one_process_per_index(kube, namespace) -> None:
     out = kube.create_claim(namespace, "data") / "out"
     out.mkdir()
+    os.chown(out, POD_UID, POD_UID)  # the pods' user writes there
     script = "import os,pathlib; i=os.environ['JOB_COMPLETION_INDEX']; pathlib.Path(os.environ['OUT'], i).write_text(i)"
     body = job(
         "indexed",
@@ -170,7 +172,8 @@ def test_evicted_pod_is_a_disruption_not_a_failure(kube, namespace) -> None:
     body = job(
         "evict",
         namespace,
-        ["python", "-c", "import time; time.sleep(3)"],
+        # PID 1 in a container gets no SIGTERM it has no handler for (the worker has one; see worker/__main__.py)
+        ["python", "-c", "import signal, sys, time; signal.signal(15, lambda *_: sys.exit(143)); time.sleep(3)"],
         1,
         1,
         podFailurePolicy={"rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]},
@@ -192,5 +195,5 @@ def test_evicted_pod_is_a_disruption_not_a_failure(kube, namespace) -> None:
     assert status.failed in (None, 0), "an evicted pod must not count as a failure"
     runs = sorted((r for r in kube.control.records if r.namespace == namespace), key=lambda r: r.start)
     # the evicted run failed (it would count against backoffLimit 0 but for the policy); its replacement succeeded
-    assert [r.name == first for r in runs] == [True, False]
+    assert [r.name == first for r in runs] == [True, False], (runs, status)
     assert runs[0].exit_code != 0 and runs[1].exit_code == 0

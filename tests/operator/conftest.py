@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 import yaml
 from cluster import procs
-from cluster.fixtures import KubeCluster, kube, namespace
+from cluster.fixtures import WORKER_SLIM_IMAGE, KubeCluster, kube, namespace
+from cluster.node import API_IP
+from support.redis_server import RedisServer, redis_binary
 
 __all__ = ["kube", "namespace"]
 
@@ -42,7 +44,10 @@ def operator_kubeconfig(kube: KubeCluster, crd: None) -> Path:
 
 @dataclass
 class Operator:
-    """`kopf run -m videojob.operator.main` for one namespace; started and stopped by pid."""
+    """`kopf run -m videojob.operator.main` for one namespace; started and stopped by pid.
+
+    It runs as a process on the test node (its network namespace, outside any pod), as an operator run out of
+    cluster would: it reaches the API server and the Redis the pods use at the same addresses they do."""
 
     kube: KubeCluster
     namespace: str
@@ -54,29 +59,33 @@ class Operator:
     env: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> None:
-        self.health_port = procs.free_port()
+        self.health_port = self.health_port or procs.free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBE", "VIDEOJOB_"))}
         env.update(
             KUBECONFIG=str(self.kubeconfig),
             PYTHONSAFEPATH="1",
             VIDEOJOB_RESYNC_SECONDS="1",
-            VIDEOJOB_WORKER_IMAGE="example.invalid/videojob-worker:test",
+            VIDEOJOB_WORKER_IMAGE=WORKER_SLIM_IMAGE,
             VIDEOJOB_METRICS_PORT="0",
             **self.env,
         )
         self.starts += 1
         log = self.log.with_name(f"{self.log.stem}-{self.starts}.log")
+        if self.starts == 1:
+            self.kube.node.expose_node_port(self.health_port)
         self.proc = procs.start(
-            [
-                str(KOPF),
-                "run",
-                "-m",
-                "videojob.operator.main",
-                "--namespace",
-                self.namespace,
-                "--standalone",
-                f"--liveness=http://127.0.0.1:{self.health_port}/healthz",
-            ],
+            self.kube.node.enter_net(
+                [
+                    str(KOPF),
+                    "run",
+                    "-m",
+                    "videojob.operator.main",
+                    "--namespace",
+                    self.namespace,
+                    "--standalone",
+                    f"--liveness=http://127.0.0.1:{self.health_port}/healthz",
+                ]
+            ),
             log,
             env,
         )
@@ -229,3 +238,28 @@ class VideoJobs:
 @pytest.fixture
 def videojobs(kube: KubeCluster, namespace: str, crd: None) -> VideoJobs:
     return VideoJobs(kube, namespace, kube.create_claim(namespace, "media"))
+
+
+def _node_redis(kube: KubeCluster, tmp_path: Path, password: str | None) -> Iterator[RedisServer]:
+    """A real redis-server on the test node (its network namespace, outside any pod): pods and the operator use
+    `url` (API_IP), the test `local_url` (the host's loopback, bridged)."""
+    port = procs.free_port()
+    server = RedisServer(redis_binary(), port, tmp_path / "redis", password, wrap=kube.node.enter_net([]),
+                         bind="0.0.0.0", advertise=API_IP)  # fmt: skip
+    server.dir.mkdir()
+    kube.node.expose_node_port(port)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def redis_server(kube: KubeCluster, tmp_path: Path) -> Iterator[RedisServer]:
+    yield from _node_redis(kube, tmp_path, None)
+
+
+@pytest.fixture
+def secured_redis(kube: KubeCluster, tmp_path: Path) -> Iterator[RedisServer]:
+    yield from _node_redis(kube, tmp_path, "pw-" + os.urandom(6).hex())

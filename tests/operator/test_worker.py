@@ -151,3 +151,34 @@ def test_long_errors_are_cut_to_the_kubelet_limit() -> None:
     text = termination.encode({"error": "x" * 10000, "kind": "internal"})
     assert len(text.encode()) <= termination.LIMIT
     assert json.loads(text)["error"].endswith("...")
+
+
+def test_sigterm_stops_the_worker_at_once_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    """kubelet's SIGTERM (deletion, eviction, preemption). In a container the worker is PID 1, which gets no
+    signal it has no handler for: without one it would run on until the grace period's SIGKILL."""
+    import signal
+    import time
+
+    clip = make_clip(tmp_path / "long.mp4", 640, 360, frames=1200, fps=24)
+    config = {
+        "detector": {"kind": "static", "regions": [{"x": 0.1, "y": 0.1, "w": 0.3, "h": 0.3}]},
+        "segmentation": {"segments": 1, "min_frames_per_segment": 4},
+        "encode": {"encoder": "software"},
+    }
+    job = {"VIDEOJOB_INPUT": str(clip), "VIDEOJOB_WORKDIR": str(tmp_path / "work"),
+           "VIDEOJOB_CONFIG": json.dumps(config), "VIDEOJOB_JOB_KEY": "ns/long"}  # fmt: skip
+    assert run_worker("detect", job, tmp_path)[0] == 0
+    log = tmp_path / "termination"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIDEOJOB_")}
+    env.update(job, JOB_COMPLETION_INDEX="0", VIDEOJOB_TERMINATION_LOG=str(log), PYTHONSAFEPATH="1")
+    err = (tmp_path / "stderr").open("w+")
+    proc = subprocess.Popen([sys.executable, "-m", "videojob.worker", "segment"], env=env, stderr=err)
+    time.sleep(2.0)  # imports done, encoding
+    assert proc.poll() is None, f"the segment stage ended before the signal: {(tmp_path / 'stderr').read_text()}"
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    rc = proc.wait(timeout=30)
+    err.close()
+    assert rc == 143 and time.monotonic() - sent < 5
+    assert json.loads(log.read_text())["kind"] == "terminated"
+    assert not [p for p in (tmp_path / "work").rglob(".*tmp*")], "temp files left behind"

@@ -34,16 +34,32 @@ class RedisServer:
     dir: Path
     password: str | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None)
+    # Where it runs: `wrap` prefixes the command (the test node's namespace: cluster.node.Node.enter_net), `bind`
+    # is its listen address there and `advertise` the host in `url`, the address its clients (pods) use.
+    wrap: list[str] = field(default_factory=list)
+    bind: str = "127.0.0.1"
+    advertise: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
+        """For the operator and the pods."""
+        return self._url(self.advertise)
+
+    @property
+    def local_url(self) -> str:
+        """For the test itself, on the host's loopback."""
+        return self._url("127.0.0.1")
+
+    def _url(self, host: str) -> str:
         auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
+        return f"redis://{auth}{host}:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> None:
         # No persistence: nothing written outside the temp dir, nothing kept between starts.
-        args = [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.dir)]
-        args += ["--save", "", "--appendonly", "no", "--protected-mode", "yes", "--daemonize", "no"]
+        args = [*self.wrap, self.binary, "--bind", self.bind, "--port", str(self.port), "--dir", str(self.dir)]
+        # protected mode refuses clients from other addresses without a password: off only inside the test node
+        protected = "yes" if self.bind == "127.0.0.1" else "no"
+        args += ["--save", "", "--appendonly", "no", "--protected-mode", protected, "--daemonize", "no"]
         if self.password:
             args += ["--requirepass", self.password]
         log = (self.dir / "redis.log").open("ab")
@@ -66,7 +82,7 @@ class RedisServer:
         if self.proc is None or self.proc.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
-            os.kill(self.proc.pid, signal.SIGKILL)
+            os.killpg(self.proc.pid, signal.SIGKILL)  # its session: nsenter and redis-server under it
         self.proc.wait(10)
 
     def log(self) -> str:
