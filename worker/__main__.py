@@ -20,7 +20,6 @@ from . import termination
 from .environment import read_env
 from .stages import RUN
 
-
 EXIT_TERMINATED = 128 + signal.SIGTERM
 
 

@@ -9,8 +9,9 @@ import textwrap
 
 import pytest
 import yaml
-from cluster.fixtures import OPERATOR_IMAGE, KubeCluster
 from kubernetes import client
+
+from cluster.fixtures import OPERATOR_IMAGE, KubeCluster
 
 pytestmark = pytest.mark.cluster
 
