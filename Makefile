@@ -9,7 +9,7 @@ export YOLO_OFFLINE := 1
 export YOLO_CONFIG_DIR ?= $(CURDIR)/.cache/ultralytics
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: all venv system-deps demo test lint controlplane crds chart clean
+.PHONY: all venv system-deps demo test lint controlplane crds chart clean images test-images
 
 all: test
 
@@ -41,12 +41,23 @@ lint: venv
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy pipeline operator worker cli common
 
-test: system-deps venv controlplane
+# What the test node runs: our images on the local Debian base (no registry is reachable from CI), and the
+# pause and CoreDNS images from binaries built with the control plane. Each is rebuilt only when its inputs change.
+test-images: system-deps controlplane
+	scripts/build-images.sh --base local
+	source <(tests/cluster/build-controlplane.sh --print-env) && tests/cluster/build-node-images.sh
+
+test: system-deps venv controlplane test-images
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy pipeline operator worker cli common
 	source <(tests/cluster/build-controlplane.sh --print-env) && $(VENV)/bin/pytest
+
+# Container images with buildah, exported to ~/.cache/videojob/images/*.tar (scripts/build-images.sh --help):
+#   make images [IMAGES=operator,worker-slim,worker,redis] [BASE=upstream|local|IMAGE]
+images:
+	scripts/build-images.sh $(if $(IMAGES),--only $(IMAGES)) $(if $(BASE),--base $(BASE))
 
 crds: venv
 	$(PY) -m videojob.operator.crdgen --write

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from videojob.pipeline import stages
@@ -42,9 +45,40 @@ def progress_reporter(env: WorkerEnv, index: int) -> Iterator[ProgressFn | None]
             reporter.close()
 
 
+def process_start_epoch() -> float | None:
+    """When this process started (wall clock), from /proc: in a container, the moment the runtime started it."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except OSError:
+        return None
+    ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22, starttime, in clock ticks after boot
+    return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
+
+
+class Timings:
+    """Wall-clock marks of a stage's start-up, for the termination message (bench/bench_node.py reads them):
+    process start, stage start (interpreter and imports done) and, for segments, the first frames written."""
+
+    def __init__(self) -> None:
+        self.marks: dict[str, float] = {}
+        started = process_start_epoch()
+        if started is not None:
+            self.marks["process"] = started
+        self.mark("stage")
+
+    def mark(self, name: str) -> None:
+        self.marks.setdefault(name, time.time())
+
+    def summary(self) -> dict[str, float]:
+        return {k: round(v, 3) for k, v in self.marks.items()}
+
+
 def detect(env: WorkerEnv) -> dict[str, Any]:
+    timings = Timings()
     plan = stages.detect_and_plan(env.input, env.workdir, env.config())
     return {
+        "timings": timings.summary(),
         "segments": len(plan.segments),
         "frames": plan.probe.frames,
         "fps": round(plan.probe.fps, 3),
@@ -56,20 +90,31 @@ def detect(env: WorkerEnv) -> dict[str, Any]:
 
 def segment(env: WorkerEnv) -> dict[str, Any]:
     assert env.index is not None
-    with progress_reporter(env, env.index) as on_progress:
+    timings = Timings()
+    with progress_reporter(env, env.index) as report:
+
+        def on_progress(frames: int, total: int) -> None:
+            if frames > 0:
+                timings.mark("first_frames")  # the first progress call after frames were written (every 10)
+            if report is not None:
+                report(frames, total)
+
         result = stages.process_segment(env.input, env.workdir, env.index, on_progress=on_progress)
     return {
         "index": result.index,
         "frames": result.frames,
         "seconds": round(result.seconds, 3),
         "skipped": result.skipped,
+        "timings": timings.summary(),
     }
 
 
 def finalize(env: WorkerEnv) -> dict[str, Any]:
     assert env.output is not None
+    timings = Timings()
     report = stages.finalize(env.input, env.workdir, env.output)
     return {
+        "timings": timings.summary(),
         "output": report.output,
         "bytes": report.bytes,
         "frames": report.frames_out,

@@ -3,6 +3,7 @@ CoreDNS; see node.py), and `namespace`, a fresh namespace."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import shutil
@@ -149,18 +150,21 @@ class KubeCluster:
 
 @pytest.fixture(scope="session")
 def kube() -> Iterator[KubeCluster]:
-    t0 = time.monotonic()
-    # short: Unix socket paths under it must stay below 108 bytes
-    root = Path(tempfile.mkdtemp(prefix="vjk-"))
-    root.chmod(0o755)  # the pods' uid walks through it to the claims' directories
     try:
-        plane = ControlPlane(root / "plane")
-    except RuntimeError as exc:  # binaries missing: one line saying how to build them, no traceback
-        missing = str(exc)
-    else:
-        missing = ""
-    if missing:
-        pytest.fail(missing, pytrace=False)
+        cluster = start_cluster()
+    except MissingBinaries as exc:  # one line saying how to build them, no traceback
+        pytest.fail(str(exc), pytrace=False)
+    with cluster as running:
+        yield running
+
+
+class MissingBinaries(RuntimeError):
+    pass
+
+
+@contextlib.contextmanager
+def _running(root: Path, plane: ControlPlane) -> Iterator[KubeCluster]:
+    t0 = time.monotonic()
     node = Node(root / "node", plane.assets, CACHE)
     watcher: PodWatch | None = None
     try:
@@ -168,9 +172,14 @@ def kube() -> Iterator[KubeCluster]:
         plane.pki = make_pki(
             root / "pki",
             ips=["127.0.0.1", API_IP, API_SERVICE_IP],
-            dns=["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-                 "kubernetes.default.svc.cluster.local"],
-        )  # fmt: skip
+            dns=[
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            ],
+        )
         plane.advertise_address = API_IP
         plane.egress_socket = node.egress_socket
         plane.node_name = node.name
@@ -194,6 +203,19 @@ def kube() -> Iterator[KubeCluster]:
         if os.environ.get("VIDEOJOB_KEEP_CLUSTER") != "1":
             shutil.rmtree(root, ignore_errors=True)
         assert not changed, f"sysctls not restored after the node stopped (before, after): {changed}"
+
+
+def start_cluster() -> contextlib.AbstractContextManager[KubeCluster]:
+    """The control plane and the node, as a context manager (the `kube` fixture; bench/bench_node.py)."""
+    # short: Unix socket paths under it must stay below 108 bytes
+    root = Path(tempfile.mkdtemp(prefix="vjk-"))
+    root.chmod(0o755)  # the pods' uid walks through it to the claims' directories
+    try:
+        plane = ControlPlane(root / "plane")
+    except RuntimeError as exc:  # binaries missing
+        shutil.rmtree(root, ignore_errors=True)
+        raise MissingBinaries(str(exc)) from None
+    return _running(root, plane)
 
 
 def _join(cluster: KubeCluster) -> None:

@@ -118,10 +118,22 @@ class Node:
                 p.mkdir(parents=True)
                 self.created_dirs.append(p)
         self.processes["init"] = procs.start(
-            ["unshare", "--net", "--mount", "--uts", "--pid", "--fork", "--mount-proc", "--propagation", "private",
-             sys.executable, "-c", INIT],
+            [
+                "unshare",
+                "--net",
+                "--mount",
+                "--uts",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "--propagation",
+                "private",
+                sys.executable,
+                "-c",
+                INIT,
+            ],
             self.logs / "init.log",
-        )  # fmt: skip
+        )
         self.init_pid = self._child_of(self.processes["init"].pid)
         script = [
             "set -e",
@@ -136,8 +148,9 @@ class Node:
             "sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1",
         ]
         self.exec(["sh", "-c", "\n".join(script)])
-        self.processes["egress"] = self.spawn("egress", [sys.executable, str(Path(__file__).with_name("egress.py")),
-                                                          str(self.egress_socket)])  # fmt: skip
+        self.processes["egress"] = self.spawn(
+            "egress", [sys.executable, str(Path(__file__).with_name("egress.py")), str(self.egress_socket)]
+        )
         _wait_path(self.egress_socket, "egress proxy socket", self.processes["egress"])
 
     def start(self, api_port: int, ca: Path, client_ca: Path, tokens: dict[str, str]) -> None:
@@ -155,8 +168,9 @@ class Node:
         """The host's 127.0.0.1:port, reachable in the node's namespace on every address (API_IP for pods, and
         127.0.0.1 for processes that join only its network, so a kubeconfig for 127.0.0.1 works there too)."""
         sock = self.root / f"to-host-{port}.sock"
-        host = procs.start(["socat", f"UNIX-LISTEN:{sock},fork,mode=600", f"TCP:127.0.0.1:{port}"],
-                           self.logs / f"to-host-{port}.log")  # fmt: skip
+        host = procs.start(
+            ["socat", f"UNIX-LISTEN:{sock},fork,mode=600", f"TCP:127.0.0.1:{port}"], self.logs / f"to-host-{port}.log"
+        )
         self.processes[f"to-host-{port}"] = host
         _wait_path(sock, f"bridge to host port {port}", host)
         self.processes[f"to-host-{port}-node"] = self.spawn(
@@ -167,8 +181,7 @@ class Node:
     def expose_node_port(self, port: int) -> None:
         """The node namespace's 127.0.0.1:port, reachable on the host's 127.0.0.1:port."""
         sock = self.root / f"to-node-{port}.sock"
-        inside = self.spawn(f"to-node-{port}", ["socat", f"UNIX-LISTEN:{sock},fork,mode=600",
-                                                 f"TCP:127.0.0.1:{port}"])  # fmt: skip
+        inside = self.spawn(f"to-node-{port}", ["socat", f"UNIX-LISTEN:{sock},fork,mode=600", f"TCP:127.0.0.1:{port}"])
         self.processes[f"to-node-{port}"] = inside
         _wait_path(sock, f"bridge to node port {port}", inside)
         self.processes[f"to-node-{port}-host"] = procs.start(
@@ -224,8 +237,9 @@ class Node:
         return procs.start(self.enter(args), self.logs / f"{name}.log")
 
     def ctr(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return self.exec(["ctr", f"--address={self.containerd_socket}", "--namespace=k8s.io", *args],
-                         timeout=timeout, check=check)  # fmt: skip
+        return self.exec(
+            ["ctr", f"--address={self.containerd_socket}", "--namespace=k8s.io", *args], timeout=timeout, check=check
+        )
 
     # ---- containerd ----------------------------------------------------------------------------------------
     def _start_containerd(self) -> None:
@@ -330,7 +344,7 @@ state = "{state}"
         return path
 
     def _make_cgroup_root(self) -> str:
-        name = f"videojob-{self.root.name}"
+        name = f"videojob-{self.root.parent.name}"  # the session's unique temp dir
         for hierarchy in _cgroup_hierarchies():
             d = hierarchy / name
             d.mkdir(exist_ok=True)
@@ -388,9 +402,16 @@ state = "{state}"
         kubeconfig = self._kubeconfig("kubelet", server, ca, token)
         self.processes["kubelet"] = self.spawn(
             "kubelet",
-            [str(self.assets / "kubelet"), f"--config={path}", f"--kubeconfig={kubeconfig}", f"--root-dir={root}",
-             f"--hostname-override={self.name}", f"--node-ip={NODE_IP}", "--v=1"],
-        )  # fmt: skip
+            [
+                str(self.assets / "kubelet"),
+                f"--config={path}",
+                f"--kubeconfig={kubeconfig}",
+                f"--root-dir={root}",
+                f"--hostname-override={self.name}",
+                f"--node-ip={NODE_IP}",
+                "--v=1",
+            ],
+        )
 
     def _start_kube_proxy(self, server: str, ca: Path, token: str) -> None:
         config = {

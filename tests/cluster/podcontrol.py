@@ -38,6 +38,8 @@ class PodRun:
     terminating: float | None = None  # when its deletion was first seen
     container_id: str = ""
     phase: str = ""
+    seen_wall: float = 0.0  # time.time() of `seen`, to compare with the containers' own clocks (the same kernel)
+    end_wall: float | None = None
 
     def update(self, pod: client.V1Pod) -> None:
         now = time.monotonic()
@@ -52,6 +54,7 @@ class PodRun:
             if cs.state.terminated is not None and self.end is None:
                 self.start = self.start or now
                 self.end = now
+                self.end_wall = time.time()
                 self.exit_code = cs.state.terminated.exit_code
 
 
@@ -107,16 +110,21 @@ class PodWatch:
                 env,
                 refs,
                 seen=time.monotonic(),
+                seen_wall=time.time(),
             )
             self._by_uid[run.uid] = run
             self.records.append(run)
         run.update(pod)
 
-    def find(self, namespace: str, name: str) -> PodRun:
-        for run in reversed(self.records):
-            if run.namespace == namespace and run.name == name:
-                return run
-        raise LookupError(f"no pod {namespace}/{name} seen")
+    def find(self, namespace: str, name: str, wait: float = 5.0) -> PodRun:
+        deadline = time.monotonic() + wait
+        while True:
+            for run in reversed(self.records):
+                if run.namespace == namespace and run.name == name:
+                    return run
+            if time.monotonic() > deadline:
+                raise LookupError(f"no pod {namespace}/{name} seen")
+            time.sleep(0.02)
 
 
 @dataclass
@@ -131,17 +139,50 @@ class PodControl:
     def records(self) -> list[PodRun]:
         return self.pods.records
 
-    def _running_container(self, namespace: str, name: str) -> str:
+    def _container_id(self, namespace: str, name: str) -> str:
+        """The pod's container, from the watch or, before the watch has reported it, from containerd's labels."""
         run = self.pods.find(namespace, name)
-        if not run.container_id or run.end is not None:
-            raise LookupError(f"pod {namespace}/{name} has no running container")
-        return run.container_id
+        if run.end is not None:
+            raise LookupError(f"pod {namespace}/{name} has ended")
+        if run.container_id:
+            return run.container_id
+        labels = f'labels."io.kubernetes.pod.namespace"=={namespace},labels."io.kubernetes.pod.name"=={name}'
+        out = self.ctr("containers", "ls", "-q", labels + ',labels."io.cri-containerd.kind"==container', check=False)
+        ids = out.stdout.split()
+        return ids[0] if ids else ""
 
-    def _task(self, namespace: str, name: str, *args: str) -> None:
-        cid = self._running_container(namespace, name)
-        result = self.ctr("tasks", *args, cid, check=False)
-        if result.returncode != 0:
-            raise LookupError(f"ctr tasks {' '.join(args)} {name}: {result.stderr.strip()}")
+    def _task(self, namespace: str, name: str, *args: str, wait: float = 30.0) -> None:
+        """`ctr tasks ARGS` on the pod's container, waiting up to `wait` s for it to run (a pod just created is
+        still starting); LookupError when it has ended (or never ran in time)."""
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                cid = self._container_id(namespace, name)
+            except LookupError:
+                if self.pods.find(namespace, name).end is not None or time.monotonic() > deadline:
+                    raise
+                cid = ""
+            if cid:
+                result = self.ctr("tasks", *args, cid, check=False)
+                if result.returncode == 0:
+                    return
+                error = result.stderr.strip()
+            else:
+                error = "no container yet"
+            if time.monotonic() > deadline:
+                raise LookupError(f"ctr tasks {' '.join(args)} {namespace}/{name}: {error}")
+            time.sleep(0.02)
+
+    def wait_killing(self, namespace: str, name: str, timeout: float = 30.0) -> None:
+        """Until kubelet has begun to stop the pod's container (its `Killing` event; the SIGTERM follows)."""
+        core = client.CoreV1Api(self.api)
+        selector = f"involvedObject.name={name},reason=Killing"
+        deadline = time.monotonic() + timeout
+        while not core.list_namespaced_event(namespace, field_selector=selector).items:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"kubelet did not begin to stop {namespace}/{name} in {timeout:.0f}s")
+            time.sleep(0.05)
+        time.sleep(0.3)  # the event is recorded just before the runtime's StopContainer call
 
     def kill(self, namespace: str, name: str) -> None:
         """SIGKILL to the container's processes: exit 137, as the OOM killer would."""
@@ -159,6 +200,7 @@ class PodControl:
         kubelet stops the container with SIGTERM and its grace period."""
         body = client.V1Eviction(metadata=client.V1ObjectMeta(name=name, namespace=namespace))
         client.CoreV1Api(self.api).create_namespaced_pod_eviction(name, namespace, body)
+        self.wait_killing(namespace, name)
 
     def preempt(self, namespace: str, name: str) -> None:
         """What kube-scheduler does to a preemption victim: a DisruptionTarget condition (reason
@@ -174,3 +216,4 @@ class PodControl:
         }
         core.patch_namespaced_pod_status(name, namespace, {"status": {"conditions": [condition]}})
         core.delete_namespaced_pod(name, namespace)
+        self.wait_killing(namespace, name)

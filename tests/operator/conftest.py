@@ -17,11 +17,8 @@ from typing import Any
 import pytest
 import yaml
 from cluster import procs
-from cluster.fixtures import WORKER_SLIM_IMAGE, KubeCluster, kube, namespace
-from cluster.node import API_IP
-from support.redis_server import RedisServer, redis_binary
-
-__all__ = ["kube", "namespace"]
+from cluster.fixtures import WORKER_SLIM_IMAGE, KubeCluster
+from cluster.noderedis import node_redis, secured_node_redis
 
 REPO = Path(__file__).resolve().parents[2]
 KOPF = Path(sys.executable).with_name("kopf")
@@ -240,26 +237,6 @@ def videojobs(kube: KubeCluster, namespace: str, crd: None) -> VideoJobs:
     return VideoJobs(kube, namespace, kube.create_claim(namespace, "media"))
 
 
-def _node_redis(kube: KubeCluster, tmp_path: Path, password: str | None) -> Iterator[RedisServer]:
-    """A real redis-server on the test node (its network namespace, outside any pod): pods and the operator use
-    `url` (API_IP), the test `local_url` (the host's loopback, bridged)."""
-    port = procs.free_port()
-    server = RedisServer(redis_binary(), port, tmp_path / "redis", password, wrap=kube.node.enter_net([]),
-                         bind="0.0.0.0", advertise=API_IP)  # fmt: skip
-    server.dir.mkdir()
-    kube.node.expose_node_port(port)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
-
-
-@pytest.fixture
-def redis_server(kube: KubeCluster, tmp_path: Path) -> Iterator[RedisServer]:
-    yield from _node_redis(kube, tmp_path, None)
-
-
-@pytest.fixture
-def secured_redis(kube: KubeCluster, tmp_path: Path) -> Iterator[RedisServer]:
-    yield from _node_redis(kube, tmp_path, "pw-" + os.urandom(6).hex())
+# The progress tests' Redis: on the test node, where pods and the operator reach it.
+redis_server = node_redis
+secured_redis = secured_node_redis

@@ -69,7 +69,7 @@ def test_evicted_segment_pod_does_not_use_a_retry(kube, operator, videojobs) -> 
 
 
 def test_killed_detect_pod_is_replaced_and_counted(kube, operator, videojobs) -> None:
-    videojobs.clip(frames=48)
+    videojobs.clip(frames=240, width=320, height=240)
     videojobs.apply("redetect", videojobs.spec(segments=2, retriesPerSegment=1))
     deadline = time.monotonic() + 60
     while True:  # SIGKILL the detect pod's process while it runs (exit 137: a crash, not bad input)

@@ -165,8 +165,12 @@ def test_sigterm_stops_the_worker_at_once_and_leaves_no_temp_file(tmp_path: Path
         "segmentation": {"segments": 1, "min_frames_per_segment": 4},
         "encode": {"encoder": "software"},
     }
-    job = {"VIDEOJOB_INPUT": str(clip), "VIDEOJOB_WORKDIR": str(tmp_path / "work"),
-           "VIDEOJOB_CONFIG": json.dumps(config), "VIDEOJOB_JOB_KEY": "ns/long"}  # fmt: skip
+    job = {
+        "VIDEOJOB_INPUT": str(clip),
+        "VIDEOJOB_WORKDIR": str(tmp_path / "work"),
+        "VIDEOJOB_CONFIG": json.dumps(config),
+        "VIDEOJOB_JOB_KEY": "ns/long",
+    }
     assert run_worker("detect", job, tmp_path)[0] == 0
     log = tmp_path / "termination"
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIDEOJOB_")}

@@ -95,6 +95,8 @@ def test_images_pinned_multistage_nonroot(name: str) -> None:
     images = base_images(cmds)
     assert images, "no FROM"
     for ref in images:
+        # Fully qualified: buildah and podman resolve no short names without a search registry configured.
+        assert re.match(r"^[a-z0-9.-]+\.[a-z]+/", ref), f"{ref}: not a fully qualified image name"
         repo, _, tag = ref.rpartition(":")
         assert repo and "/" not in tag, f"{ref}: base image without a tag"
         assert tag != "latest" and "latest" not in tag, ref
@@ -255,7 +257,7 @@ assert not {{"torch", "ultralytics"}} & {{m for m, v in sys.modules.items() if v
 
 def test_worker_cuda_base_matches_pinned_torch() -> None:
     (ref,) = set(base_images(parse("Dockerfile.worker")))
-    cuda = re.match(r"nvidia/cuda:(\d+)\.(\d+)\.\d+-(base|runtime|cudnn-runtime)-ubuntu\d+\.\d+$", ref)
+    cuda = re.match(r"docker\.io/nvidia/cuda:(\d+)\.(\d+)\.\d+-(base|runtime|cudnn-runtime)-ubuntu\d+\.\d+$", ref)
     assert cuda, ref
     # The venv holds the torch pyproject pins (from the same index the image uses); its CUDA major must be the
     # base image's, or the wheel's libraries would not match the cudart the image brings.
@@ -294,7 +296,7 @@ def test_operator_entrypoint_and_requirements() -> None:
     assert sorted(exposed) == ["8080", "9090"]
     assert env_of(final)["VIDEOJOB_METRICS_PORT"] == "9090"
     (ref,) = set(base_images(cmds))
-    python = re.match(r"python:(\d+)\.(\d+)\.\d+-slim", ref)
+    python = re.match(r"docker\.io/library/python:(\d+)\.(\d+)\.\d+-slim", ref)
     assert python, ref
     assert Requirement(f"x{PYPROJECT['requires-python']}").specifier.contains(f"{python[1]}.{python[2]}.0")
 

@@ -19,12 +19,12 @@ import pytest
 import redis
 import yaml
 from cluster import procs
-from cluster.fixtures import KubeCluster
+from cluster.fixtures import WORKER_SLIM_IMAGE, KubeCluster
 from support.media import make_clip
 from support.prometheus import Prometheus, prometheus_server
 from support.redis_server import RedisServer
 
-__all__ = ["prometheus_server"]
+__all__ = ["node_redis", "prometheus_server"]
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -46,7 +46,7 @@ def load_dashboard() -> ModuleType:
 def test_job_metrics_progress_and_dashboard(
     kube: KubeCluster,
     namespace: str,
-    redis_server: RedisServer,
+    node_redis: RedisServer,
     prometheus_server: Callable[[list[str]], Prometheus],
     tmp_path: Path,
 ) -> None:
@@ -65,10 +65,10 @@ def test_job_metrics_progress_and_dashboard(
         KUBECONFIG=str(sa_config),
         PYTHONSAFEPATH="1",
         VIDEOJOB_RESYNC_SECONDS="1",
-        VIDEOJOB_WORKER_IMAGE="example.invalid/videojob-worker:test",
+        VIDEOJOB_WORKER_IMAGE=WORKER_SLIM_IMAGE,
         VIDEOJOB_METRICS_PORT=str(metrics_port),
         VIDEOJOB_METRICS_ADDR="127.0.0.1",
-        VIDEOJOB_REDIS_URL=redis_server.url,
+        VIDEOJOB_REDIS_URL=node_redis.url,
     )
     args = [
         str(KOPF),
@@ -80,7 +80,10 @@ def test_job_metrics_progress_and_dashboard(
         "--standalone",
         f"--liveness=http://127.0.0.1:{health_port}/healthz",
     ]
-    operator = procs.start(args, tmp_path / "operator.log", env)
+    # On the test node's network, where the pods' Redis and the API are; its /metrics bridged to the host's
+    # loopback for Prometheus.
+    kube.node.expose_node_port(metrics_port)
+    operator = procs.start(kube.node.enter_net(args), tmp_path / "operator.log", env)
     try:
 
         def metrics_up() -> bool:
@@ -123,7 +126,7 @@ def test_job_metrics_progress_and_dashboard(
         st = kube.wait_for("the VideoJob to succeed", finished, timeout=240)
         assert st["frames"] == {"total": 96, "done": 96}
         # Workers reported progress and heartbeats to Redis (contracts.md keys), each segment to its last frame.
-        r = redis.Redis.from_url(redis_server.url, decode_responses=True)
+        r = redis.Redis.from_url(node_redis.local_url, decode_responses=True)
         seg = [r.hgetall(f"videojob:{namespace}/clip:seg:{i}") for i in range(3)]
         r.close()
         assert all(s and int(s["frames"]) == int(s["total"]) > 0 for s in seg), seg

@@ -1,3 +1,0 @@
-from cluster.fixtures import kube, namespace
-
-__all__ = ["kube", "namespace"]
