@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -96,5 +97,7 @@ def batched_device(op: OperationConfig) -> Any | None:
         return None
     if op.device == "auto" and not op.torchscript and no_cuda_device():
         return None  # decided without importing torch (a second or more of every segment's start on a CPU node)
+    if op.device == "auto" and not op.torchscript and importlib.util.find_spec("torch") is None:
+        return None  # the slim worker image has no torch: a GPU node still runs the OpenCV path
     device = resolve_device(op.device)
     return device if device.type == "cuda" or op.torchscript else None

@@ -43,3 +43,21 @@ def test_which_segments_take_the_batched_path() -> None:
     # Only torch runs a TorchScript model, so it takes the batched path even on the CPU.
     scripted = batched_device(OperationConfig(device="cpu", torchscript="/models/m.pt"))
     assert scripted is not None and scripted.type == "cpu"
+
+
+def test_auto_without_torch_keeps_the_opencv_path_on_a_gpu_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The slim worker image has no torch. On a GPU node (simulated: this machine may have none) `auto` must not
+    try to import it; `cuda`, asked for explicitly, still fails clearly there."""
+    import importlib.util
+
+    from videojob.pipeline.gpu import device
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(device, "no_cuda_device", lambda: False)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+
+    def no_torch(requested: str = "auto") -> None:
+        raise ModuleNotFoundError("No module named 'torch'")
+
+    monkeypatch.setattr(device, "resolve_device", no_torch)  # as `import torch` fails in that image
+    assert batched_device(OperationConfig(device="auto")) is None
