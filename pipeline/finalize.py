@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from .atomic import atomic_path, write_text_atomic
 from .encode import NVENC, add_video_stream, choose_encoder
 from .errors import BadInputError
+from .guard import refuse_output_over_input
 from .plan import SegmentPlan
 from .segment import SegmentResult, existing_result, segment_paths
 
@@ -126,6 +127,8 @@ def finalize(
     input_path: Path | str, workdir: Path | str, output_path: Path | str, on_progress: ProgressFn | None = None
 ) -> FinalReport:
     input_path, workdir, output_path = Path(input_path), Path(workdir), Path(output_path)
+    # The last moment to save the source: the rename below would replace it.
+    refuse_output_over_input(input_path, output_path)
     started = time.monotonic()
     plan = SegmentPlan.read(workdir)
     results = verified_segments(workdir, plan)

@@ -16,6 +16,7 @@ from .config import JobConfig
 from .container import check_output
 from .errors import BadInputError
 from .finalize import FinalReport
+from .guard import refuse_output_over_input
 from .stages import detect_and_plan, finalize, process_segment
 
 # (stage, key, done, total): stage is "detect", "segment" (key = index) or "finalize".
@@ -87,6 +88,8 @@ def run_local(
     progress: ProgressSink | None = None,
     keep_workdir: bool = False,
 ) -> FinalReport:
+    # Before resolving: a symbolic link given as the output is reported as one.
+    refuse_output_over_input(input_path, output_path)
     input_path, output_path = Path(input_path).resolve(), Path(output_path).resolve()
     if not output_path.parent.is_dir():
         raise BadInputError(f"output directory {output_path.parent} does not exist; create it first")

@@ -73,7 +73,9 @@ def read_env(stage: str) -> WorkerEnv:
             raise BadInputError(f"JOB_COMPLETION_INDEX must be a non-negative integer, got {raw!r}")
         index = int(raw)
     in_volume, out_volume = _optional_path("VIDEOJOB_INPUT_VOLUME"), _optional_path("VIDEOJOB_OUTPUT_VOLUME")
-    output = Path(_required("VIDEOJOB_OUTPUT")) if stage == "finalize" else None
+    # Finalize writes the output; detect is told it (when the operator sets it) only to refuse, before any work, an
+    # output that is the input.
+    output = Path(_required("VIDEOJOB_OUTPUT")) if stage == "finalize" else _optional_path("VIDEOJOB_OUTPUT")
     return WorkerEnv(
         input=inside_volume(Path(_required("VIDEOJOB_INPUT")), in_volume, "input"),
         workdir=inside_volume(Path(_required("VIDEOJOB_WORKDIR")), out_volume, "work directory"),

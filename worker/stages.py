@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from videojob.pipeline import stages
+from videojob.pipeline.guard import refuse_output_over_input
 
 from .environment import WorkerEnv
 
@@ -76,6 +77,8 @@ class Timings:
 
 def detect(env: WorkerEnv) -> dict[str, Any]:
     timings = Timings()
+    if env.output is not None:  # before the work directory exists: a job that would destroy its input writes nothing
+        refuse_output_over_input(env.input, env.output)
     plan = stages.detect_and_plan(env.input, env.workdir, env.config())
     return {
         "timings": timings.summary(),
