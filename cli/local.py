@@ -20,7 +20,7 @@ def add_parsers(sub: Any) -> None:
 
     demo = sub.add_parser("demo", help="generate a sample clip with audio and blur its logo and moving face")
     demo.add_argument("--output", type=Path, default=Path("out/demo.mp4"))
-    demo.add_argument("--workers", type=int, default=2)
+    demo.add_argument("--workers", type=workers_arg, default=2, help="worker processes, or auto")
     demo.set_defaults(func=cmd_demo)
 
     probe = sub.add_parser("probe", help="print what a video is, as JSON")
@@ -38,7 +38,7 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
         help="default: static when --region is given, template with --template, yolo with --model",
     )
     p.add_argument("--model", help="local YOLO weights (.pt); never downloaded")
-    p.add_argument("--classes", default="0", help="YOLO class ids, comma separated (default 0: person)")
+    p.add_argument("--classes", type=class_ids, default=[0], help="YOLO class ids, comma separated (default 0: person)")
     p.add_argument("--confidence", type=float, default=0.25)
     p.add_argument("--template", help="image to find, for --detector template")
     p.add_argument(
@@ -57,8 +57,13 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sample-every", type=int, default=5, help="detect on every k-th frame when planning")
     p.add_argument("--dense", action="store_true", help="detect on every frame inside the segments")
     p.add_argument("--padding", type=float, default=0.1)
-    p.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1))
-    p.add_argument("--segments", default="auto", help="number of segments, or auto")
+    p.add_argument(
+        "--workers",
+        type=workers_arg,
+        default=None,
+        help="worker processes, or auto (the default): as many as there are cores or segments, whichever is fewer",
+    )
+    p.add_argument("--segments", type=count_or_auto, default=None, help="number of segments, or auto (the default)")
     p.add_argument("--codec", choices=["h264", "hevc"], default="h264")
     p.add_argument("--encoder", choices=["auto", "nvenc", "software"], default="auto")
     p.add_argument("--quality", type=int, default=18, help="CRF (software) or CQ (NVENC)")
@@ -77,6 +82,33 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep-workdir", action="store_true")
 
 
+def count_or_auto(text: str) -> int | None:
+    """A positive count, or None for `auto`. argparse turns the ValueError into a one-line usage error."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number or auto, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number or auto, got {text!r}")
+    return value
+
+
+def workers_arg(text: str) -> int | None:
+    # 0 used to be accepted and quietly meant one worker; a count that cannot be meant is refused instead.
+    return count_or_auto(text)
+
+
+def class_ids(text: str) -> list[int]:
+    try:
+        return [int(c) for c in text.split(",") if c.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected YOLO class ids as comma-separated numbers (0 is person), got {text!r}"
+        ) from None
+
+
 def build_config(args: argparse.Namespace) -> Any:
     from videojob.pipeline.config import DecodeConfig, EncodeConfig, JobConfig, OperationConfig, SegmentationConfig
     from videojob.pipeline.detect import DetectorConfig, NormRegion
@@ -87,7 +119,7 @@ def build_config(args: argparse.Namespace) -> Any:
     detector = DetectorConfig(
         kind=kind,
         model=args.model,
-        classes=[int(c) for c in args.classes.split(",") if c.strip()],
+        classes=args.classes,
         confidence=args.confidence,
         template=args.template,
         regions=[NormRegion.parse(r) for r in args.region],
@@ -95,10 +127,11 @@ def build_config(args: argparse.Namespace) -> Any:
         dense=args.dense,
         padding=args.padding,
     )
-    segments = None if args.segments == "auto" else int(args.segments)
-    seg = SegmentationConfig(segments=segments)
-    if segments is None:
-        seg = seg.model_copy(update={"min_segments": max(1, args.workers)})
+    seg = SegmentationConfig(segments=args.segments)
+    if args.segments is None:
+        # At least one segment per worker, so that none of them idles; auto workers are the cores.
+        wanted = args.workers or os.cpu_count() or 1
+        seg = seg.model_copy(update={"min_segments": min(wanted, seg.max_segments)})
     return JobConfig(
         detector=detector,
         operation=OperationConfig(kind=args.op, device=args.device),
@@ -182,7 +215,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "--region",
             region,
             "--workers",
-            str(args.workers),
+            "auto" if args.workers is None else str(args.workers),
             "--segments",
             "4",
         ]
@@ -191,7 +224,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser_for_demo() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="videojob run")
+    from .main import OneLineParser
+
+    p = OneLineParser(prog="videojob run")
     p.add_argument("input", type=Path)
     p.add_argument("-o", "--output", type=Path, required=True)
     _add_job_options(p)

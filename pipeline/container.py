@@ -20,7 +20,12 @@ def check_output(input_path: Path, output_path: Path, codec: str) -> None:
     once it starts encoding, and the empty file it opened is removed.
     """
     # A temp file of this check's own (two jobs may check one output at once), next to the output.
-    probe_file = create_temp(output_path.with_name(output_path.stem + "-check" + output_path.suffix))
+    try:
+        probe_file = create_temp(output_path.with_name(output_path.stem + "-check" + output_path.suffix))
+    except OSError as exc:  # a read-only directory or file system: say so now, not after every segment
+        raise BadInputError(
+            f"output directory {output_path.parent} is not writable ({exc.strerror}); choose another output path"
+        ) from exc
     try:
         try:
             out = av.open(str(probe_file), "w")

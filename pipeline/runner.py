@@ -32,12 +32,12 @@ def _init_worker(queue: Any, threads: int) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
 
 
-def _run_segment(input_path: str, workdir: str, index: int) -> dict[str, Any]:
+def _run_segment(input_path: str, workdir: str, index: int, threads: int) -> dict[str, Any]:
     def report(done: int, total: int) -> None:
         if _queue is not None:
             _queue.put(("segment", index, done, total))
 
-    return process_segment(input_path, workdir, index, on_progress=report).model_dump()
+    return process_segment(input_path, workdir, index, on_progress=report, threads=threads).model_dump()
 
 
 def _direct(sink: ProgressSink, index: int) -> Callable[[int, int], None]:
@@ -51,7 +51,7 @@ def _run_pool(input_path: Path, work: Path, indexes: list[int], workers: int, th
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(queue, threads)
     ) as pool:
-        pending = {pool.submit(_run_segment, str(input_path), str(work), i) for i in indexes}
+        pending = {pool.submit(_run_segment, str(input_path), str(work), i, threads) for i in indexes}
         try:
             while pending:
                 done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
@@ -78,41 +78,69 @@ def _drain(queue: Any, sink: ProgressSink) -> None:
         sink(*item)
 
 
+def pool_size(workers: int | None, segments: int) -> int:
+    """Worker processes for `segments` segments: `workers` (None: auto, one per core), never more than segments."""
+    wanted = workers if workers is not None else os.cpu_count() or 1
+    return max(1, min(wanted, segments))
+
+
+def check_output_place(output_path: Path, codec: str, input_path: Path) -> None:
+    """One clear line, before any work, for an output that cannot be written where it is asked for."""
+    if not output_path.parent.is_dir():
+        raise BadInputError(f"output directory {output_path.parent} does not exist; create it first")
+    if output_path.is_dir():
+        raise BadInputError(f"output {output_path} is a directory; give a file name such as {output_path / 'out.mp4'}")
+    check_output(input_path, output_path, codec)
+
+
+def prepare_workdir(workdir: Path | str | None, output_path: Path) -> Path:
+    """The given work directory (made when missing), or a fresh one next to the output."""
+    try:
+        if workdir is None:
+            return Path(tempfile.mkdtemp(prefix="videojob-", dir=output_path.parent))
+        work = Path(workdir)
+        work.mkdir(parents=True, exist_ok=True)
+        return work
+    except OSError as exc:
+        where = workdir if workdir is not None else output_path.parent
+        reason = "it is a file, not a directory" if isinstance(exc, FileExistsError) else exc.strerror
+        raise BadInputError(f"work directory {where} cannot be used ({reason}); give --workdir a directory") from exc
+
+
 def run_local(
     input_path: Path | str,
     output_path: Path | str,
     config: JobConfig,
-    workers: int = 1,
+    workers: int | None = 1,
     segments: int | None = None,
     workdir: Path | str | None = None,
     progress: ProgressSink | None = None,
     keep_workdir: bool = False,
 ) -> FinalReport:
+    """`workers`: processes for the segments, None for auto (one per core); never more than there are segments."""
     # Before resolving: a symbolic link given as the output is reported as one.
     refuse_output_over_input(input_path, output_path)
     input_path, output_path = Path(input_path).resolve(), Path(output_path).resolve()
-    if not output_path.parent.is_dir():
-        raise BadInputError(f"output directory {output_path.parent} does not exist; create it first")
-    check_output(input_path, output_path, config.encode.codec)
+    check_output_place(output_path, config.encode.codec, input_path)
     own_workdir = workdir is None
-    work = Path(tempfile.mkdtemp(prefix="videojob-", dir=output_path.parent)) if workdir is None else Path(workdir)
+    work = prepare_workdir(workdir, output_path)
     if segments is not None:  # a count given here wins over the config's (None: the config decides)
         seg_cfg = config.segmentation.model_copy(update={"segments": segments})
         config = config.model_copy(update={"segmentation": seg_cfg})
     sink = progress or (lambda *_: None)
-    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
-    if config.encode.threads == 0 and workers > 1:
-        # Parallel segments each get a share of the cores; oversubscribed encoders only add contention.
-        config = config.model_copy(update={"encode": config.encode.model_copy(update={"threads": threads})})
     try:
         plan = detect_and_plan(input_path, work, config, on_progress=lambda d, t: sink("detect", 0, d, t))
-        if workers <= 1 or len(plan.segments) == 1:
+        pool = pool_size(workers, len(plan.segments))
+        # Parallel segments each get a share of the cores; oversubscribed encoders only add contention. A share is
+        # a run-time choice, not part of the plan: a resumed job may run with another number of workers.
+        threads = config.encode.threads or (max(1, (os.cpu_count() or 1) // pool) if pool > 1 else 0)
+        if pool == 1:
             # One worker gains nothing from a pool: no process to spawn, no pipeline to import twice.
             for s in plan.segments:
                 result = process_segment(input_path, work, s.index, on_progress=_direct(sink, s.index))
                 sink("segment", s.index, result.frames, result.frames)
         else:
-            _run_pool(input_path, work, [s.index for s in plan.segments], workers, threads, sink)
+            _run_pool(input_path, work, [s.index for s in plan.segments], pool, threads, sink)
         report = finalize(input_path, work, output_path, on_progress=lambda d, t: sink("finalize", 0, d, t))
         sink("finalize", 0, report.frames_out, report.frames_out)
         return report

@@ -87,8 +87,14 @@ def dense_timeline(input_path: Path, plan: SegmentPlan, start: int, end: int) ->
 
 
 def process_segment(
-    input_path: Path | str, workdir: Path | str, index: int, on_progress: ProgressFn | None = None
+    input_path: Path | str,
+    workdir: Path | str,
+    index: int,
+    on_progress: ProgressFn | None = None,
+    threads: int | None = None,
 ) -> SegmentResult:
+    """`threads`: encoder and decoder threads for this run, instead of the plan's encode.threads (a share of the
+    cores is the local runner's run-time choice; it changes no pixel that resume has to trust)."""
     input_path, workdir = Path(input_path), Path(workdir)
     plan = SegmentPlan.read(workdir)
     if not 0 <= index < len(plan.segments):
@@ -101,6 +107,8 @@ def process_segment(
     seg = plan.segments[index]
     info = plan.probe
     cfg = plan.config
+    if threads is not None:
+        cfg = cfg.model_copy(update={"encode": cfg.encode.model_copy(update={"threads": threads})})
     detecting = cfg.detector.kind != "none" and cfg.operation.kind != "none"
     timeline = None
     if detecting:

@@ -60,12 +60,16 @@ class YoloDetector:
         self.half = self.device.startswith("cuda")
         try:
             self.model: Any = YOLO(str(path))
+            # Reading the class names loads the weights for formats ultralytics opens lazily (anything not .pt:
+            # an image or a text file fails only here), so it belongs to the load.
+            self.names: dict[int, str] = dict(getattr(self.model, "names", {}) or {})
         except Exception as exc:  # ultralytics raises many kinds for a bad file
-            reason = " ".join(str(exc).split())[:300]  # one line, whatever ultralytics wrote
+            reason = " ".join(str(exc).split())  # one line, whatever ultralytics wrote
+            reason = reason if len(reason) <= 300 else reason[:297] + "..."
             raise BadInputError(
-                f"YOLO weights {cfg.model} could not be loaded ({exc.__class__.__name__}: {reason})"
+                f"YOLO weights {cfg.model} could not be loaded ({exc.__class__.__name__}: {reason}); give a local "
+                "ultralytics .pt file"
             ) from exc
-        self.names: dict[int, str] = dict(getattr(self.model, "names", {}) or {})
         self.tracker = IouTracker(high=cfg.confidence, low=cfg.confidence * LOW_FRACTION) if cfg.track else None
         # Weak boxes are only worth predicting when the tracker can use them.
         self.predict_conf = cfg.confidence * LOW_FRACTION if cfg.track else cfg.confidence
