@@ -16,7 +16,7 @@ from .encode import NVENC, add_video_stream, choose_encoder
 from .errors import BadInputError
 from .guard import refuse_output_over_input
 from .plan import SegmentPlan
-from .segment import SegmentResult, existing_result, segment_paths
+from .segment import SegmentResult, segment_paths, trusted_result
 
 ProgressFn = Callable[[int, int], None]
 
@@ -41,10 +41,11 @@ class FinalReport(BaseModel):
 
 def verified_segments(workdir: Path, plan: SegmentPlan) -> list[SegmentResult]:
     results = []
+    digest = plan.digest(workdir)
     for seg in plan.segments:
-        result = existing_result(workdir, seg.index)
+        result, why = trusted_result(workdir, seg, digest)
         if result is None:
-            raise BadInputError(f"segment {seg.index} is missing or does not match its recorded checksum; rerun it")
+            raise BadInputError(f"segment {seg.index} {why}; rerun it")
         if result.frames != seg.frames:
             raise BadInputError(f"segment {seg.index} has {result.frames} frames, the plan says {seg.frames}")
         results.append(result)

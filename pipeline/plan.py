@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
+from pydantic.main import IncEx
 
 from .atomic import write_text_atomic
 from .config import JobConfig, SegmentationConfig
@@ -12,6 +15,12 @@ from .errors import BadInputError
 from .probe import ProbeInfo
 
 PLAN_VERSION = 1
+
+# Left out of the digest that resume trusts: how long planning took, and knobs of speed alone (encoder threads, a
+# share of the cores, change bits but not what a segment shows; the detection batch bounds memory), so that a job
+# resumed with another number of workers does not redo every segment.
+_CONFIG_NOT_DIGESTED: IncEx = {"encode": {"threads"}, "detector": {"batch"}}
+NOT_DIGESTED: IncEx = {"detect_seconds": True, "config": _CONFIG_NOT_DIGESTED}
 
 
 class Segment(BaseModel):
@@ -39,6 +48,16 @@ class SegmentPlan(BaseModel):
         path = workdir / "plan.json"
         write_text_atomic(path, self.model_dump_json())
         return path
+
+    def digest(self, workdir: Path) -> str:
+        """sha256 of everything a segment's pixels depend on: this plan (input, probe, job config, boundaries) and
+        the detections it was planned with (detections.json, when there is one). A segment result records it;
+        resume and finalize trust the result only while it is unchanged."""
+        h = hashlib.sha256()
+        h.update(json.dumps(self.model_dump(mode="json", exclude=NOT_DIGESTED), sort_keys=True).encode())
+        detections = workdir / "detections.json"
+        h.update(detections.read_bytes() if detections.is_file() else b"no detections")
+        return h.hexdigest()
 
     @classmethod
     def read(cls, workdir: Path) -> SegmentPlan:

@@ -19,7 +19,7 @@ from .encode import add_video_stream, choose_encoder
 from .errors import BadInputError
 from .gpu.device import batched_device
 from .hwdecode import choose_hwaccel
-from .plan import SegmentPlan
+from .plan import Segment, SegmentPlan
 from .yuvops import edit_frame
 
 ProgressFn = Callable[[int, int], None]
@@ -42,6 +42,8 @@ class SegmentResult(BaseModel):
     backend: str = "opencv"  # what ran the region operation: "opencv" (CPU) or "torch:<device>" (batched)
     decoder: str = "software"  # what decoded the segment: "nvdec" or "software"
     decode_note: str = ""  # why decode.hwaccel auto decoded in software, when it did
+    # SegmentPlan.digest of the plan and config the segment was made for ("" before it was recorded: never trusted).
+    plan_digest: str = ""
 
 
 def segment_paths(workdir: Path, index: int) -> tuple[Path, Path]:
@@ -57,18 +59,27 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def existing_result(workdir: Path, index: int) -> SegmentResult | None:
-    """The recorded result when it is there and its media still matches it (resume)."""
-    media, meta = segment_paths(workdir, index)
+def trusted_result(workdir: Path, seg: Segment, digest: str) -> tuple[SegmentResult | None, str]:
+    """The recorded result of `seg` when it can stand for the segment now, else None and why not (one phrase).
+
+    It must be for the same frames [start, end), made for the same plan and job config (`digest`, see
+    SegmentPlan.digest), and its media must still be what was recorded. A result that fails any of these is
+    redone by resume and refused by finalize, never joined.
+    """
+    media, meta = segment_paths(workdir, seg.index)
     if not (media.is_file() and meta.is_file()):
-        return None
+        return None, "is missing"
     try:
         result = SegmentResult.model_validate_json(meta.read_text())
     except ValueError:
-        return None
+        return None, f"has an unreadable result file {meta.name}"
+    if (result.index, result.start, result.end) != (seg.index, seg.start, seg.end):
+        return None, f"was made for frames [{result.start}, {result.end}), the plan says [{seg.start}, {seg.end})"
+    if result.plan_digest != digest:
+        return None, "was made for another plan or job config"
     if result.size != media.stat().st_size or result.sha256 != sha256_of(media):
-        return None
-    return result
+        return None, "does not match its recorded checksum"
+    return result, ""
 
 
 def load_timeline(workdir: Path) -> RegionTimeline | None:
@@ -99,7 +110,8 @@ def process_segment(
     plan = SegmentPlan.read(workdir)
     if not 0 <= index < len(plan.segments):
         raise BadInputError(f"segment index {index} is outside the plan's {len(plan.segments)} segments")
-    done = existing_result(workdir, index)
+    digest = plan.digest(workdir)
+    done, _ = trusted_result(workdir, plan.segments[index], digest)
     if done is not None:
         return done.model_copy(update={"skipped": True})
     if not input_path.is_file() or input_path.stat().st_size != plan.input_size:
@@ -203,6 +215,7 @@ def process_segment(
         or (
             "NVDEC rejected this stream; decoded in software" if hwaccel is not None and decoder.name != "nvdec" else ""
         ),
+        plan_digest=digest,
     )
     write_text_atomic(meta, result.model_dump_json())
     return result
