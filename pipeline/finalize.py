@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from .atomic import atomic_path, write_text_atomic
 from .encode import NVENC, add_video_stream, choose_encoder
-from .errors import BadInputError
+from .errors import BadInputError, TransientError
 from .guard import refuse_output_over_input
 from .plan import SegmentPlan
 from .segment import SegmentResult, segment_paths, trusted_result
@@ -133,13 +133,33 @@ def finalize(
     started = time.monotonic()
     plan = SegmentPlan.read(workdir)
     results = verified_segments(workdir, plan)
-    info = plan.probe
     if on_progress is not None:
-        on_progress(0, info.frames)
+        on_progress(0, plan.probe.frames)
+    with atomic_path(output_path) as tmp:
+        encoder, frames_out = write_output(input_path, workdir, plan, results, tmp, output_path, on_progress)
+        # Before the rename: a file under the output's name is always whole and checked.
+        check_output_file(tmp, frames_out, plan.probe.frames)
+    report = make_report(plan, results, output_path, encoder, frames_out, time.monotonic() - started)
+    write_text_atomic(workdir / "report.json", report.model_dump_json(indent=2))
+    return report
+
+
+def write_output(
+    input_path: Path,
+    workdir: Path,
+    plan: SegmentPlan,
+    results: list[SegmentResult],
+    tmp: Path,
+    output_path: Path,
+    on_progress: ProgressFn | None,
+) -> tuple[str, int]:
+    """Join the segments (or encode them once) with the source's audio and subtitles into `tmp`; returns the
+    encoder of the video and the number of video frames written."""
+    info = plan.probe
     reencode = plan.config.encode.stage == "finalize"
     origin = float(info.start_pts * Fraction(*info.time_base))
     frames_out = 0
-    with atomic_path(output_path) as tmp, av.open(str(input_path)) as source, av.open(str(tmp), "w") as out:
+    with av.open(str(input_path)) as source, av.open(str(tmp), "w") as out:
         if reencode:
             encoder = choose_encoder(plan.config.encode)
             vstream = add_video_stream(
@@ -160,15 +180,7 @@ def finalize(
             with av.open(str(first)) as seg0:
                 vstream = out.add_stream_from_template(seg0.streams.video[0])
         # A rotated source was turned upright while decoding: the output needs no display matrix.
-        copied: dict[int, av.stream.Stream] = {}
-        for s in list(source.streams.audio) + list(source.streams.subtitles):
-            try:
-                copied[s.index] = out.add_stream_from_template(s)
-            except (ValueError, av.error.FFmpegError) as exc:
-                raise BadInputError(
-                    f"{input_path}: stream {s.index} ({s.codec_context.name}) cannot be copied into "
-                    f"{output_path.suffix or 'this container'}: {exc}"
-                ) from exc
+        copied = _copy_streams(source, out, input_path, output_path)
         video = _reencoded_packets(workdir, plan, vstream) if reencode else _video_packets(workdir, plan, vstream)
         others = _source_packets(source, copied, origin)
         for _, packet in heapq.merge(video, others, key=lambda item: item[0]):
@@ -177,14 +189,44 @@ def finalize(
                 if on_progress is not None and frames_out % 50 == 0:
                     on_progress(frames_out, info.frames)
             out.mux(packet)
-    if frames_out != info.frames:
-        output_path.unlink(missing_ok=True)
-        raise BadInputError(f"finalize wrote {frames_out} frames, the source has {info.frames}")
+    return encoder, frames_out
+
+
+def _copy_streams(
+    source: av.container.InputContainer, out: av.container.OutputContainer, input_path: Path, output_path: Path
+) -> dict[int, av.stream.Stream]:
+    """Output streams for the source's audio and subtitles, by source stream index (copied, not re-encoded)."""
+    copied: dict[int, av.stream.Stream] = {}
+    for s in list(source.streams.audio) + list(source.streams.subtitles):
+        try:
+            copied[s.index] = out.add_stream_from_template(s)
+        except (ValueError, av.error.FFmpegError) as exc:
+            raise BadInputError(
+                f"{input_path}: stream {s.index} ({s.codec_context.name}) cannot be copied into "
+                f"{output_path.suffix or 'this container'}: {exc}"
+            ) from exc
+    return copied
+
+
+def check_output_file(path: Path, muxed: int, expected: int) -> None:
+    """The written output holds every frame of the source: counted as muxed, then as the file holds them."""
+    if muxed != expected:
+        raise TransientError(f"finalize wrote {muxed} frames, the source has {expected}; the output was not kept")
+    with av.open(str(path)) as container:
+        held = sum(1 for p in container.demux(container.streams.video[0]) if p.size > 0)
+    if held != expected:
+        raise TransientError(f"the output holds {held} frames, the source has {expected}; the output was not kept")
+
+
+def make_report(
+    plan: SegmentPlan, results: list[SegmentResult], output_path: Path, encoder: str, frames_out: int, seconds: float
+) -> FinalReport:
+    info = plan.probe
     hardware = encoder in NVENC.values()
     decoders = sorted({r.decoder for r in results}, key=lambda d: d != "nvdec")
     notes = [] if hardware else [f"no hardware encoder was usable; encoded with {encoder} on the CPU"]
     notes += sorted({r.decode_note for r in results if r.decode_note})
-    report = FinalReport(
+    return FinalReport(
         output=str(output_path),
         bytes=output_path.stat().st_size,
         frames_in=info.frames,
@@ -202,11 +244,9 @@ def finalize(
         seconds={
             "detect": plan.detect_seconds,
             "segments": round(sum(r.seconds for r in results), 3),
-            "finalize": round(time.monotonic() - started, 3),
+            "finalize": round(seconds, 3),
         },
     )
-    write_text_atomic(workdir / "report.json", report.model_dump_json(indent=2))
-    return report
 
 
 def _audio_offset(path: Path) -> float | None:

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 from pydantic import BaseModel
 
 from .atomic import atomic_path, write_text_atomic
+from .config import JobConfig
 from .decode import DecoderUsed, iter_arrays, iter_frames
 from .detect import Box, RegionTimeline, build_timeline, make_detector
 from .detect.sampling import detect_frames
 from .encode import add_video_stream, choose_encoder
-from .errors import BadInputError
+from .errors import BadInputError, TransientError
 from .gpu.device import batched_device
-from .hwdecode import choose_hwaccel
+from .hwdecode import HWAccel, choose_hwaccel
 from .plan import Segment, SegmentPlan
 from .yuvops import edit_frame
 
@@ -97,6 +100,29 @@ def dense_timeline(input_path: Path, plan: SegmentPlan, start: int, end: int) ->
     return build_timeline(samples, info.frames, info.width, info.height, cfg, sample_every=1)
 
 
+@dataclass
+class SegmentWork:
+    """Everything encoding one segment needs, resolved once before the first frame."""
+
+    input_path: Path
+    plan: SegmentPlan
+    seg: Segment
+    cfg: JobConfig
+    timeline: RegionTimeline | None
+    device: Any | None  # torch device of the batched path, None for OpenCV
+    encoder: str
+    intermediate: bool  # stage=finalize: a lossless intermediate, encoded once more by finalize
+    hwaccel: HWAccel | None
+    decoder: DecoderUsed
+    on_progress: ProgressFn | None
+
+
+@dataclass
+class Counts:
+    written: int = 0  # frames given to the encoder
+    with_regions: int = 0
+
+
 def process_segment(
     input_path: Path | str,
     workdir: Path | str,
@@ -116,9 +142,50 @@ def process_segment(
         return done.model_copy(update={"skipped": True})
     if not input_path.is_file() or input_path.stat().st_size != plan.input_size:
         raise BadInputError(f"input {input_path} is missing or changed since it was planned; plan the job again")
-    seg = plan.segments[index]
-    info = plan.probe
-    cfg = plan.config
+    work, decode_note = prepare(input_path, workdir, plan, index, threads, on_progress)
+    seg = work.seg
+    media, meta = segment_paths(workdir, index)
+    started = time.monotonic()
+    if on_progress is not None:
+        on_progress(0, seg.frames)
+    with atomic_path(media) as tmp:
+        counts = encode_segment(tmp, work)
+        # Both checks before the rename: a file under the final name is always a whole, checked segment.
+        if counts.written != seg.frames:
+            raise BadInputError(
+                f"segment {index}: decoded {counts.written} frames, planned {seg.frames}; the input is damaged"
+            )
+        check_segment_file(tmp, index, seg.frames)
+    seconds = time.monotonic() - started
+    if work.hwaccel is not None and work.decoder.name != "nvdec" and not decode_note:
+        decode_note = "NVDEC rejected this stream; decoded in software"
+    result = SegmentResult(
+        index=index,
+        start=seg.start,
+        end=seg.end,
+        frames=counts.written,
+        frames_with_regions=counts.with_regions,
+        file=media.name,
+        size=media.stat().st_size,
+        sha256=sha256_of(media),
+        encoder=work.encoder,
+        intermediate=work.intermediate,
+        seconds=round(seconds, 3),
+        fps=round(counts.written / seconds, 2) if seconds > 0 else 0.0,
+        backend=f"torch:{work.device}" if work.device is not None else "opencv",
+        decoder=work.decoder.name,
+        decode_note=decode_note,
+        plan_digest=digest,
+    )
+    write_text_atomic(meta, result.model_dump_json())
+    return result
+
+
+def prepare(
+    input_path: Path, workdir: Path, plan: SegmentPlan, index: int, threads: int | None, on_progress: ProgressFn | None
+) -> tuple[SegmentWork, str]:
+    """The segment's settings, regions, devices and encoder; and a note when hwaccel auto fell back to software."""
+    seg, cfg = plan.segments[index], plan.config
     if threads is not None:
         cfg = cfg.model_copy(update={"encode": cfg.encode.model_copy(update={"threads": threads})})
     detecting = cfg.detector.kind != "none" and cfg.operation.kind != "none"
@@ -127,37 +194,48 @@ def process_segment(
         timeline = (
             dense_timeline(input_path, plan, seg.start, seg.end) if cfg.detector.dense else load_timeline(workdir)
         )
-    # The batched torch path when the operation asks for a CUDA device (or auto finds one) or runs a TorchScript
-    # model; torch is imported only then.
-    device = batched_device(cfg.operation) if detecting else None
     intermediate = cfg.encode.stage == "finalize"
-    encoder = "libx264" if intermediate else choose_encoder(cfg.encode)
-    hwaccel, decode_note = choose_hwaccel(cfg.decode.hwaccel, info.codec)
-    decoder = DecoderUsed()
-    media, meta = segment_paths(workdir, index)
-    started = time.monotonic()
-    if on_progress is not None:
-        on_progress(0, seg.frames)
-    written = with_regions = 0
+    hwaccel, decode_note = choose_hwaccel(cfg.decode.hwaccel, plan.probe.codec)
+    work = SegmentWork(
+        input_path=input_path,
+        plan=plan,
+        seg=seg,
+        cfg=cfg,
+        timeline=timeline,
+        # The batched torch path when the operation asks for a CUDA device (or auto finds one) or runs a
+        # TorchScript model; torch is imported only then.
+        device=batched_device(cfg.operation) if detecting else None,
+        encoder="libx264" if intermediate else choose_encoder(cfg.encode),
+        intermediate=intermediate,
+        hwaccel=hwaccel,
+        decoder=DecoderUsed(),
+        on_progress=on_progress,
+    )
+    return work, decode_note
+
+
+def encode_segment(path: Path, work: SegmentWork) -> Counts:
+    """Decode the segment's frames, apply the operation where there are regions, encode into `path`."""
+    info, seg, cfg = work.plan.probe, work.seg, work.cfg
+    counts = Counts()
     time_base = Fraction(*info.time_base)
-    with atomic_path(media) as tmp, av.open(str(tmp), "w") as out:
+    with av.open(str(path), "w") as out:
         stream = add_video_stream(
             out,
-            encoder,
+            work.encoder,
             cfg.encode,
             info.width,
             info.height,
             time_base,
             Fraction(*info.rate),
-            lossless=intermediate,
+            lossless=work.intermediate,
             # A one-segment plan is the whole output: no seams, so the encoder keeps its own rate control.
-            joined=len(plan.segments) > 1,
+            joined=len(work.plan.segments) > 1,
             color=info.color,
             source_pix_fmt=info.pix_fmt,
         )
 
         def write(idx: int, frame: av.VideoFrame) -> None:
-            nonlocal written
             # The source's own timestamps, relative to the segment's first frame (MP4 rounds a non-zero start
             # through its edit list); finalize adds the segment's offset back. Variable rates survive.
             frame.pts = info.pts[idx] - info.pts[seg.start]
@@ -165,57 +243,75 @@ def process_segment(
             frame.pict_type = av.video.frame.PictureType.NONE
             for packet in stream.encode(frame):
                 out.mux(packet)
-            written += 1
-            if on_progress is not None and (written % 10 == 0 or written == seg.frames):
-                on_progress(written, seg.frames)
+            counts.written += 1
+            if work.on_progress is not None and (counts.written % 10 == 0 or counts.written == seg.frames):
+                work.on_progress(counts.written, seg.frames)
 
         def boxes_at(idx: int) -> list[Box]:
-            return timeline.boxes_at(idx) if timeline is not None else []
+            return work.timeline.boxes_at(idx) if work.timeline is not None else []
 
         # Parallel workers get a share of the cores (encode.threads); the decoder keeps to it as the encoder does.
         frames = iter_frames(
-            input_path, info, seg.start, seg.end, threads=cfg.encode.threads, hwaccel=hwaccel, used=decoder
+            work.input_path,
+            info,
+            seg.start,
+            seg.end,
+            threads=cfg.encode.threads,
+            hwaccel=work.hwaccel,
+            used=work.decoder,
         )
-        if device is not None:
-            # The batched torch backend (a CUDA device, or a TorchScript model): same frames, same boxes.
-            from .gpu.process import process_frames_batched
-
-            stats = process_frames_batched(frames, boxes_at, cfg.operation, write, device=device)
-            with_regions = stats.frames_with_regions
-        else:
-            for idx, frame in frames:
-                boxes = boxes_at(idx)
-                if boxes:
-                    with_regions += 1
-                    frame = edit_frame(frame, boxes, cfg.operation)
-                # untouched frames go to the encoder as decoded (no colour round trip)
-                write(idx, frame)
+        counts.with_regions = apply_and_write(frames, boxes_at, work, write)
         for packet in stream.encode(None):
             out.mux(packet)
-    if written != seg.frames:
-        media.unlink(missing_ok=True)
-        raise BadInputError(f"segment {index}: decoded {written} frames, planned {seg.frames}; the input is damaged")
-    seconds = time.monotonic() - started
-    result = SegmentResult(
-        index=index,
-        start=seg.start,
-        end=seg.end,
-        frames=written,
-        frames_with_regions=with_regions,
-        file=media.name,
-        size=media.stat().st_size,
-        sha256=sha256_of(media),
-        encoder=encoder,
-        intermediate=intermediate,
-        seconds=round(seconds, 3),
-        fps=round(written / seconds, 2) if seconds > 0 else 0.0,
-        backend=f"torch:{device}" if device is not None else "opencv",
-        decoder=decoder.name,
-        decode_note=decode_note
-        or (
-            "NVDEC rejected this stream; decoded in software" if hwaccel is not None and decoder.name != "nvdec" else ""
-        ),
-        plan_digest=digest,
-    )
-    write_text_atomic(meta, result.model_dump_json())
-    return result
+    return counts
+
+
+def apply_and_write(
+    frames: Iterator[tuple[int, av.VideoFrame]],
+    boxes_at: Callable[[int], list[Box]],
+    work: SegmentWork,
+    write: Callable[[int, av.VideoFrame], None],
+) -> int:
+    """The operation on every frame with regions, each frame handed to `write`; returns how many had regions."""
+    if work.device is not None:
+        # The batched torch backend (a CUDA device, or a TorchScript model): same frames, same boxes.
+        from .gpu.process import process_frames_batched
+
+        return process_frames_batched(
+            frames, boxes_at, work.cfg.operation, write, device=work.device
+        ).frames_with_regions
+    with_regions = 0
+    for idx, frame in frames:
+        boxes = boxes_at(idx)
+        if boxes:
+            with_regions += 1
+            frame = edit_frame(frame, boxes, work.cfg.operation)
+        # untouched frames go to the encoder as decoded (no colour round trip)
+        write(idx, frame)
+    return with_regions
+
+
+def check_segment_file(path: Path, index: int, expected: int) -> None:
+    """The written file holds `expected` frames and every one of them decodes.
+
+    The encoder or the disk can lose what it was given (a dropped frame, a short write): caught here, before the
+    rename, and a retry may well succeed (TransientError), where the input itself was fine.
+    """
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            packets = decoded = 0
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue  # the demuxer's end-of-stream marker
+                packets += 1
+                decoded += len(stream.decode(packet))
+            decoded += len(stream.decode(None))
+    except (av.error.FFmpegError, IndexError) as exc:
+        raise TransientError(f"segment {index}: the encoded file does not decode ({exc}); it was not kept") from exc
+    if packets != expected or decoded != expected:
+        raise TransientError(
+            f"segment {index}: the encoded file holds {packets} packets and {decoded} decodable frames, "
+            f"{expected} were encoded; it was not kept"
+        )
