@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from .atomic import atomic_path, write_text_atomic
 from .encode import NVENC, add_video_stream, choose_encoder
+from .encoderpin import read_pin
 from .errors import BadInputError, TransientError
 from .guard import refuse_output_over_input
 from .plan import SegmentPlan
@@ -42,14 +43,47 @@ class FinalReport(BaseModel):
 def verified_segments(workdir: Path, plan: SegmentPlan) -> list[SegmentResult]:
     results = []
     digest = plan.digest(workdir)
+    encoder = plan.encoder or read_pin(workdir)
     for seg in plan.segments:
-        result, why = trusted_result(workdir, seg, digest)
+        result, why = trusted_result(workdir, seg, digest, encoder)
         if result is None:
             raise BadInputError(f"segment {seg.index} {why}; rerun it")
         if result.frames != seg.frames:
             raise BadInputError(f"segment {seg.index} has {result.frames} frames, the plan says {seg.frames}")
         results.append(result)
     return results
+
+
+def stream_header(path: Path) -> tuple[object, ...]:
+    """What must be equal for packets to share one stream header: codec, size, pixel format, profile, and the
+    parameter sets themselves (extradata: SPS/PPS, VPS for HEVC)."""
+    with av.open(str(path)) as container:
+        ctx = container.streams.video[0].codec_context
+        return (ctx.name, ctx.width, ctx.height, ctx.pix_fmt, ctx.profile, bytes(ctx.extradata or b""))
+
+
+def check_parameter_sets(workdir: Path, plan: SegmentPlan) -> None:
+    """Refuse to join segments whose stream headers differ: the output carries one header (segment 0's), and a
+    decoder would read every other segment's slices with the wrong SPS/PPS. The odd ones are named, judged
+    against the header most segments share, and their results removed: their digests match, so resume would
+    otherwise trust them again and every rerun would end here."""
+    headers = [stream_header(segment_paths(workdir, seg.index)[0]) for seg in plan.segments]
+    common = max(set(headers), key=lambda h: (headers.count(h), -headers.index(h)))
+    odd = [i for i, h in enumerate(headers) if h != common]
+    if odd:
+        for i in odd:
+            segment_paths(workdir, i)[1].unlink(missing_ok=True)
+        same = [i for i, h in enumerate(headers) if h == common]
+        raise BadInputError(
+            f"{_segments(odd)} {'was' if len(odd) == 1 else 'were'} encoded with other codec parameter sets "
+            f"(SPS/PPS: other encoder settings) than {_segments(same)}; joined they would not decode: "
+            "their results were removed, a rerun with the same work directory makes them again"
+        )
+
+
+def _segments(indexes: list[int]) -> str:
+    shown = ", ".join(str(i) for i in indexes[:8]) + (f" and {len(indexes) - 8} more" if len(indexes) > 8 else "")
+    return f"segment {shown}" if len(indexes) == 1 else f"segments {shown}"
 
 
 def _video_packets(
@@ -133,6 +167,8 @@ def finalize(
     started = time.monotonic()
     plan = SegmentPlan.read(workdir)
     results = verified_segments(workdir, plan)
+    if plan.config.encode.stage == "segment":  # packets are copied: one header must fit them all
+        check_parameter_sets(workdir, plan)
     if on_progress is not None:
         on_progress(0, plan.probe.frames)
     with atomic_path(output_path) as tmp:

@@ -43,6 +43,9 @@ class SegmentPlan(BaseModel):
     frames_with_regions: int = 0
     scene_cuts: list[int] = Field(default_factory=list)
     detect_seconds: float = 0.0
+    # The encoder of every segment, pinned when planning (encoderpin.planned_encoder); None: the first segment
+    # pins it in encoder.json. Segments never choose on their own: one job, one encoder, one set of headers.
+    encoder: str | None = None
 
     def write(self, workdir: Path) -> Path:
         path = workdir / "plan.json"

@@ -13,6 +13,7 @@ from .atomic import write_text_atomic
 from .config import JobConfig
 from .decode import iter_frames
 from .detect import Box, build_timeline, make_detector
+from .encoderpin import planned_encoder
 from .errors import BadInputError
 from .plan import SegmentPlan, make_segments
 from .probe import ProbeInfo, probe
@@ -80,11 +81,18 @@ def plan_without_pixels(
 
 
 def detect_and_plan(
-    input_path: Path | str, workdir: Path | str, config: JobConfig, on_progress: ProgressFn | None = None
+    input_path: Path | str,
+    workdir: Path | str,
+    config: JobConfig,
+    on_progress: ProgressFn | None = None,
+    pin_encoder_here: bool = True,
 ) -> SegmentPlan:
+    """`pin_encoder_here`: the segments will run on this machine (the local runner), so encoder auto is decided
+    here; a cluster's detect pod passes False (see encoderpin.planned_encoder)."""
     input_path, workdir = Path(input_path), Path(workdir)
     started = time.monotonic()
     info = probe(input_path)
+    encoder = planned_encoder(config.encode, pin_encoder_here)
     if on_progress is not None:
         on_progress(0, info.frames)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -92,6 +100,7 @@ def detect_and_plan(
     detecting = dcfg.kind != "none" and config.operation.kind != "none"
     if not detecting or dcfg.kind == "static":
         plan = plan_without_pixels(input_path, workdir, info, config, started)
+        plan.encoder = encoder
         plan.write(workdir)
         if on_progress is not None:
             on_progress(info.frames, info.frames)
@@ -140,6 +149,7 @@ def detect_and_plan(
         frames_with_regions=with_regions,
         scene_cuts=cuts,
         detect_seconds=round(time.monotonic() - started, 3),
+        encoder=encoder,
     )
     plan.write(workdir)
     if on_progress is not None:

@@ -18,7 +18,8 @@ from .config import JobConfig
 from .decode import DecoderUsed, iter_arrays, iter_frames
 from .detect import Box, RegionTimeline, build_timeline, make_detector
 from .detect.sampling import detect_frames
-from .encode import add_video_stream, choose_encoder
+from .encode import add_video_stream
+from .encoderpin import job_encoder, read_pin, usable_here
 from .errors import BadInputError, TransientError
 from .gpu.device import batched_device
 from .hwdecode import HWAccel, choose_hwaccel
@@ -62,12 +63,14 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def trusted_result(workdir: Path, seg: Segment, digest: str) -> tuple[SegmentResult | None, str]:
+def trusted_result(
+    workdir: Path, seg: Segment, digest: str, encoder: str | None = None
+) -> tuple[SegmentResult | None, str]:
     """The recorded result of `seg` when it can stand for the segment now, else None and why not (one phrase).
 
     It must be for the same frames [start, end), made for the same plan and job config (`digest`, see
-    SegmentPlan.digest), and its media must still be what was recorded. A result that fails any of these is
-    redone by resume and refused by finalize, never joined.
+    SegmentPlan.digest) by the job's `encoder` (when it is known), and its media must still be what was recorded.
+    A result that fails any of these is redone by resume and refused by finalize, never joined.
     """
     media, meta = segment_paths(workdir, seg.index)
     if not (media.is_file() and meta.is_file()):
@@ -80,6 +83,8 @@ def trusted_result(workdir: Path, seg: Segment, digest: str) -> tuple[SegmentRes
         return None, f"was made for frames [{result.start}, {result.end}), the plan says [{seg.start}, {seg.end})"
     if result.plan_digest != digest:
         return None, "was made for another plan or job config"
+    if encoder is not None and result.encoder != encoder:
+        return None, f"was encoded by {result.encoder}, the job's encoder is {encoder}"
     if result.size != media.stat().st_size or result.sha256 != sha256_of(media):
         return None, "does not match its recorded checksum"
     return result, ""
@@ -137,7 +142,7 @@ def process_segment(
     if not 0 <= index < len(plan.segments):
         raise BadInputError(f"segment index {index} is outside the plan's {len(plan.segments)} segments")
     digest = plan.digest(workdir)
-    done, _ = trusted_result(workdir, plan.segments[index], digest)
+    done, _ = trusted_result(workdir, plan.segments[index], digest, plan.encoder or read_pin(workdir))
     if done is not None:
         return done.model_copy(update={"skipped": True})
     if not input_path.is_file() or input_path.stat().st_size != plan.input_size:
@@ -205,7 +210,8 @@ def prepare(
         # The batched torch path when the operation asks for a CUDA device (or auto finds one) or runs a
         # TorchScript model; torch is imported only then.
         device=batched_device(cfg.operation) if detecting else None,
-        encoder="libx264" if intermediate else choose_encoder(cfg.encode),
+        # The job's encoder, never this node's own choice (lossless x264 intermediates with stage=finalize).
+        encoder="libx264" if intermediate else usable_here(job_encoder(workdir, plan.encoder, cfg.encode), cfg.encode),
         intermediate=intermediate,
         hwaccel=hwaccel,
         decoder=DecoderUsed(),

@@ -79,7 +79,8 @@ def detect(env: WorkerEnv) -> dict[str, Any]:
     timings = Timings()
     if env.output is not None:  # before the work directory exists: a job that would destroy its input writes nothing
         refuse_output_over_input(env.input, env.output)
-    plan = stages.detect_and_plan(env.input, env.workdir, env.config())
+    # This pod may have no GPU while the segment pods have one: encoder auto is left to them unless NVENC works here.
+    plan = stages.detect_and_plan(env.input, env.workdir, env.config(), pin_encoder_here=False)
     return {
         "timings": timings.summary(),
         "segments": len(plan.segments),
