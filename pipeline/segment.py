@@ -298,26 +298,29 @@ def apply_and_write(
 
 
 def check_segment_file(path: Path, index: int, expected: int) -> None:
-    """The written file holds `expected` frames and every one of them decodes.
+    """The written file holds `expected` frames, and its parameter sets and every keyframe decode.
 
-    The encoder or the disk can lose what it was given (a dropped frame, a short write): caught here, before the
-    rename, and a retry may well succeed (TransientError), where the input itself was fine.
+    The encoder or the disk can lose what it was given (a dropped frame, a short write, a broken header): caught
+    here, before the rename, and a retry may well succeed (TransientError), where the input itself was fine.
+    Only keyframes are decoded: a full decode cost about 17 % of a 720p segment's time here, and would catch no
+    more: FFmpeg's H.264 decoder conceals damaged slices (even with err_detect=explode) instead of failing.
     """
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            packets = decoded = 0
+            stream.codec_context.skip_frame = "NONKEY"
+            packets = keyframes = decoded = 0
             for packet in container.demux(stream):
                 if packet.size == 0:
                     continue  # the demuxer's end-of-stream marker
                 packets += 1
+                keyframes += packet.is_keyframe
                 decoded += len(stream.decode(packet))
             decoded += len(stream.decode(None))
     except (av.error.FFmpegError, IndexError) as exc:
         raise TransientError(f"segment {index}: the encoded file does not decode ({exc}); it was not kept") from exc
-    if packets != expected or decoded != expected:
+    if packets != expected or keyframes == 0 or decoded != keyframes:
         raise TransientError(
-            f"segment {index}: the encoded file holds {packets} packets and {decoded} decodable frames, "
-            f"{expected} were encoded; it was not kept"
+            f"segment {index}: the encoded file holds {packets} frames ({decoded} of its {keyframes} keyframes "
+            f"decode), {expected} were encoded; it was not kept"
         )
