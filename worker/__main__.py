@@ -7,20 +7,11 @@ on failure.
 
 from __future__ import annotations
 
-import argparse
-import os
 import signal
-import sys
-import traceback
 from types import FrameType
 
-from videojob.pipeline.errors import VideoJobError
-
-from . import termination
-from .environment import read_env
-from .stages import RUN
-
 EXIT_TERMINATED = 128 + signal.SIGTERM
+STAGES = ("detect", "finalize", "segment")
 
 
 class Terminated(BaseException):
@@ -32,19 +23,35 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise Terminated
 
 
-def main(argv: list[str] | None = None) -> int:
-    # In a container the worker is PID 1, and the kernel delivers no signal to PID 1 that it has no handler for:
-    # without this, kubelet's SIGTERM is ignored and the pod runs on until the grace period's SIGKILL.
+# In a container the worker is PID 1, and the kernel delivers no signal to PID 1 that it has no handler for:
+# without one, kubelet's SIGTERM is dropped and the pod runs on until the grace period's SIGKILL. Installed before
+# the heavy imports below (av, numpy, torch: seconds), so that a pod evicted while starting stops too.
+if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _on_sigterm)
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+
+from . import termination  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m videojob.worker", description=__doc__.split("\n")[0])
-    parser.add_argument("stage", choices=sorted(RUN))
+    parser.add_argument("stage", choices=STAGES)
     args = parser.parse_args(argv)
     try:
+        from videojob.pipeline.errors import VideoJobError  # what a stage raises for a known problem
+    except Terminated:
+        return _terminated(args.stage)
+    try:
+        from .environment import read_env
+        from .stages import RUN
+
         summary = RUN[args.stage](read_env(args.stage))
     except Terminated:
-        termination.write({"error": "stopped by SIGTERM (pod deleted, evicted or preempted)", "kind": "terminated"})
-        print(f"videojob-worker {args.stage}: stopped by SIGTERM", file=sys.stderr)
-        return EXIT_TERMINATED
+        return _terminated(args.stage)
     except VideoJobError as e:
         termination.write({"error": str(e), "kind": e.kind})
         print(f"videojob-worker {args.stage}: {e}", file=sys.stderr)
@@ -56,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     termination.write(summary)
     return 0
+
+
+def _terminated(stage: str) -> int:
+    termination.write({"error": "stopped by SIGTERM (pod deleted, evicted or preempted)", "kind": "terminated"})
+    print(f"videojob-worker {stage}: stopped by SIGTERM", file=sys.stderr)
+    return EXIT_TERMINATED
 
 
 if __name__ == "__main__":

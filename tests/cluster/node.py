@@ -22,6 +22,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,9 +51,10 @@ KUBELET_SYSCTLS = (
     "vm/overcommit_memory",
     "vm/panic_on_oom",
 )
-# Host paths the node's components write to whatever their configuration says; each gets a private tmpfs in
-# the node's mount namespace (the directory is created on the host only when missing, and removed again).
-PRIVATE_DIRS = ("/run", "/var/lib/cni", "/var/log/containers", "/var/log/pods", "/etc/cni/net.d")
+# Host paths the node's components write to whatever their configuration says (CNI's result cache in /var/lib/cni,
+# kubelet's /var/log/containers links, runc and shim sockets in /run): each gets a private tmpfs in the node's mount
+# namespace. They exist on every Debian host, so nothing is created on the host, even by a run that is killed.
+PRIVATE_DIRS = ("/run", "/var/lib", "/var/log")
 
 INIT = """
 import os, signal
@@ -91,7 +93,6 @@ class Node:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     init_pid: int = 0
     sysctls: dict[str, str] = field(default_factory=dict)
-    created_dirs: list[Path] = field(default_factory=list)
     cgroup_root: str = ""
     started_seconds: float = 0.0
 
@@ -112,11 +113,6 @@ class Node:
         """The namespaces and their network; before the API server, which needs the egress socket path only."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.sysctls = host_sysctls()
-        for d in PRIVATE_DIRS:
-            p = Path(d)
-            if not p.exists():
-                p.mkdir(parents=True)
-                self.created_dirs.append(p)
         self.processes["init"] = procs.start(
             [
                 "unshare",
@@ -125,6 +121,9 @@ class Node:
                 "--uts",
                 "--pid",
                 "--fork",
+                # the namespace's first process, and so every process in it, dies with unshare, which dies
+                # with the test run (procs.start)
+                "--kill-child",
                 "--mount-proc",
                 "--propagation",
                 "private",
@@ -219,9 +218,6 @@ class Node:
         self.processes.clear()
         self._restore_sysctls()
         self._remove_cgroups()
-        for d in reversed(self.created_dirs):
-            with contextlib.suppress(OSError):
-                d.rmdir()
 
     # ---- running things inside -----------------------------------------------------------------------------
     def enter(self, args: list[str]) -> list[str]:
@@ -346,6 +342,10 @@ state = "{state}"
     def _make_cgroup_root(self) -> str:
         name = f"videojob-{self.root.parent.name}"  # the session's unique temp dir
         for hierarchy in _cgroup_hierarchies():
+            # a run that was killed before its teardown left its (empty) tree: its temp dir is gone too
+            for stale in hierarchy.glob("videojob-vjk-*"):
+                if not (Path(tempfile.gettempdir()) / stale.name.removeprefix("videojob-")).exists():
+                    _rmdir_tree(stale)
             d = hierarchy / name
             d.mkdir(exist_ok=True)
             if hierarchy.name == "cpuset":  # a v1 cpuset takes no task before its cpus and mems are set
@@ -452,10 +452,7 @@ state = "{state}"
         for hierarchy in _cgroup_hierarchies():
             top = hierarchy / self.cgroup_root
             while top.exists():
-                dirs = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True)
-                for d in [*dirs, top]:
-                    with contextlib.suppress(OSError):
-                        d.rmdir()
+                _rmdir_tree(top)
                 if top.exists():
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"cgroup {top} still busy after the node stopped")
@@ -481,6 +478,14 @@ state = "{state}"
         """Extended resource, advertised the documented way (a PATCH of the node's status): no GPU stands
         behind it, so pods that ask for one are scheduled here but see no device."""
         return {"status": {"capacity": {"nvidia.com/gpu": str(self.gpus)}}}
+
+
+def _rmdir_tree(top: Path) -> None:
+    """Empty cgroup directories, deepest first (a cgroup is removed with rmdir, never with its files)."""
+    dirs = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True)
+    for d in [*dirs, top]:
+        with contextlib.suppress(OSError):
+            d.rmdir()
 
 
 def _cgroup_hierarchies() -> list[Path]:

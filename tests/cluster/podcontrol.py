@@ -173,12 +173,28 @@ class PodControl:
                 raise LookupError(f"ctr tasks {' '.join(args)} {namespace}/{name}: {error}")
             time.sleep(0.02)
 
+    def wait_running(self, namespace: str, name: str, wait: float = 30.0) -> None:
+        """Until the pod's container runs in containerd (LookupError when it ended first, or never ran in time)."""
+        deadline = time.monotonic() + wait
+        while True:
+            cid = self._container_id(namespace, name)
+            tasks = self.ctr("tasks", "ls", check=False).stdout.splitlines() if cid else []
+            if any(line.split()[:1] == [cid] and "RUNNING" in line for line in tasks):
+                return
+            if time.monotonic() > deadline:
+                raise LookupError(f"pod {namespace}/{name} did not run in {wait:.0f}s")
+            time.sleep(0.02)
+
     def wait_killing(self, namespace: str, name: str, timeout: float = 30.0) -> None:
-        """Until kubelet has begun to stop the pod's container (its `Killing` event; the SIGTERM follows)."""
+        """Until kubelet has begun to stop the pod's container (its `Killing` event; the SIGTERM follows), or
+        the container has ended anyway."""
         core = client.CoreV1Api(self.api)
         selector = f"involvedObject.name={name},reason=Killing"
         deadline = time.monotonic() + timeout
+        run = self.pods.find(namespace, name)
         while not core.list_namespaced_event(namespace, field_selector=selector).items:
+            if run.end is not None:
+                return
             if time.monotonic() > deadline:
                 raise AssertionError(f"kubelet did not begin to stop {namespace}/{name} in {timeout:.0f}s")
             time.sleep(0.05)
@@ -197,14 +213,16 @@ class PodControl:
 
     def evict(self, namespace: str, name: str) -> None:
         """The Eviction API: the API server adds DisruptionTarget (EvictionByEvictionAPI) and deletes the pod;
-        kubelet stops the container with SIGTERM and its grace period."""
+        kubelet stops the container with SIGTERM and its grace period. Struck once its container runs."""
+        self.wait_running(namespace, name)
         body = client.V1Eviction(metadata=client.V1ObjectMeta(name=name, namespace=namespace))
         client.CoreV1Api(self.api).create_namespaced_pod_eviction(name, namespace, body)
         self.wait_killing(namespace, name)
 
     def preempt(self, namespace: str, name: str) -> None:
         """What kube-scheduler does to a preemption victim: a DisruptionTarget condition (reason
-        PreemptionByScheduler) on the pod's status, then a graceful delete."""
+        PreemptionByScheduler) on the pod's status, then a graceful delete. Struck once its container runs."""
+        self.wait_running(namespace, name)
         core = client.CoreV1Api(self.api)
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         condition = {

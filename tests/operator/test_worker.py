@@ -186,3 +186,10 @@ def test_sigterm_stops_the_worker_at_once_and_leaves_no_temp_file(tmp_path: Path
     assert rc == 143 and time.monotonic() - sent < 5
     assert json.loads(log.read_text())["kind"] == "terminated"
     assert not [p for p in (tmp_path / "work").rglob(".*tmp*")], "temp files left behind"
+
+
+def test_the_entrypoint_knows_every_stage() -> None:
+    from videojob.worker.__main__ import STAGES
+    from videojob.worker.stages import RUN
+
+    assert sorted(STAGES) == sorted(RUN)

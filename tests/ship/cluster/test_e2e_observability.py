@@ -20,6 +20,7 @@ import redis
 import yaml
 from cluster import procs
 from cluster.fixtures import WORKER_SLIM_IMAGE, KubeCluster
+from cluster.noderedis import node_redis
 from support.media import make_clip
 from support.prometheus import Prometheus, prometheus_server
 from support.redis_server import RedisServer

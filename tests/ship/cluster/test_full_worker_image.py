@@ -29,6 +29,7 @@ def test_full_worker_image_runs_a_yolo_videojob(kube: KubeCluster, namespace: st
     # 6.5 GB: minutes the first time, then kept in the node's containerd store (keyed by the archive)
     kube.node.import_images([CACHE / "images" / "videojob-worker.tar"])
     volume = kube.create_claim(namespace, "media")
+    (volume / "in").mkdir()
     make_clip(volume / "in" / "clip.mp4", 160, 120, frames=48, fps=24)
     model = volume / "models" / "random-yolov8n.pt"
     model.parent.mkdir()

@@ -23,6 +23,7 @@ REGION = {"left": 0.25, "top": 0.25, "width": 0.25, "height": 0.25}
 
 def test_helm_installed_operator_runs_a_videojob_in_containers(kube: KubeCluster, namespace: str) -> None:
     volume = kube.create_claim(namespace, "media")
+    (volume / "in").mkdir()
     source = make_clip(volume / "in" / "clip.mp4", 160, 120, frames=72, fps=24)
     release = "vj"
     t0 = time.monotonic()
