@@ -36,7 +36,8 @@ def finalize_gpus(ctx: ChildContext) -> int:
 
 
 def build_detect_pod(ctx: ChildContext) -> dict[str, Any]:
-    return _pod(ctx, "detect", None, detect_gpus(ctx))
+    # The output's path too, so that detect refuses an output that is the input before any GPU time is spent.
+    return _pod(ctx, "detect", {"VIDEOJOB_OUTPUT": ctx.output_path}, detect_gpus(ctx))
 
 
 def build_finalize_pod(ctx: ChildContext) -> dict[str, Any]:

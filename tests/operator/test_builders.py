@@ -170,7 +170,7 @@ def test_one_claim_shared_by_input_and_output() -> None:
         assert container(spec)["terminationMessagePolicy"] == "FallbackToLogsOnError"
         assert "VIDEOJOB_REDIS_URL" not in env
     assert env_of(build_finalize_pod(ctx)["spec"])["VIDEOJOB_OUTPUT"] == f"{api.DATA_MOUNT}/out/clip.mp4"
-    assert "VIDEOJOB_OUTPUT" not in env_of(build_detect_pod(ctx)["spec"])
+    assert env_of(build_detect_pod(ctx)["spec"])["VIDEOJOB_OUTPUT"] == f"{api.DATA_MOUNT}/out/clip.mp4"
 
 
 def test_separate_output_claim_mounts_input_read_only() -> None:

@@ -50,3 +50,19 @@ def test_output_onto_the_input_is_refused_by_the_operator(operator, videojobs) -
     st = videojobs.wait_phase("self", "Failed", timeout=60)
     assert "spec.output.path" in st["message"] and "input itself" in st["message"]
     assert videojobs.children("self") == []
+
+
+def test_output_that_links_to_the_input_fails_in_detect_before_any_segment(kube, operator, videojobs) -> None:
+    """Another spelling of the input (a symbolic link on the volume) passes the operator's plain path check;
+    the detect pod resolves it and refuses, so no segment pod ever runs and the input is untouched."""
+    source = videojobs.clip(frames=24)
+    before = source.read_bytes()
+    link = videojobs.volume / "out" / "link.mp4"
+    link.parent.mkdir()
+    link.symlink_to("../in/clip.mp4")
+    videojobs.apply("linked", videojobs.spec(out="out/link.mp4"))
+    st = videojobs.wait_phase("linked", "Failed", timeout=90)
+    assert "is the input" in st["message"] or "input itself" in st["message"], st["message"]
+    assert videojobs.runs("linked", "segments") == []
+    assert len(videojobs.runs("linked", "detect")) == 1, "bad input is not retried"
+    assert source.read_bytes() == before and link.is_symlink()
