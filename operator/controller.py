@@ -107,6 +107,16 @@ class Controller:
         if total < 1:
             self._fail(step, "DetectFailed", "detect planned no segments: the input has no video frames")
             return
+        asked = ctx.spec.segmentation.segments
+        if asked is not None and total < asked:
+            # The plan never makes segments shorter than minFramesPerSegment: say so rather than run fewer.
+            per = ctx.spec.segmentation.min_frames_per_segment
+            msg = (
+                f"spec.segmentation.segments: {asked} asked, but the input's {frames} frames make at most {total} "
+                f"segments of minFramesPerSegment {per} frames; ask for {total} or fewer, or lower minFramesPerSegment"
+            )
+            self._fail(step, "SegmentsUnavailable", msg)
+            return
         secs = step.seconds_since(st.stage_starts.detect if st.stage_starts else None)
         st.stage_seconds = StageSeconds(detect=round(secs, 3))
         metrics.observe_stage("detect", secs)

@@ -28,6 +28,16 @@ HEADER = (
 )
 
 
+# Every child's name is derived from the VideoJob's (naming.base_name: truncated plus a hash), which works for any
+# lowercase RFC 1123 subdomain of at most 253 characters; anything else is refused here, with a message.
+_DNS_SUBDOMAIN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+NAME_RULE = {
+    "rule": f"size(self.metadata.name) <= 253 && self.metadata.name.matches('{_DNS_SUBDOMAIN}')",
+    "message": "metadata.name must be a lowercase RFC 1123 subdomain of at most 253 characters (a-z, 0-9, '-', "
+    "'.'; starting and ending with a letter or digit): the VideoJob's Jobs, pods and Secret are named after it",
+}
+
+
 def build_crd() -> dict[str, Any]:
     spec = structural_schema(VideoJobSpec)
     spec["description"] = (
@@ -82,6 +92,7 @@ def build_crd() -> dict[str, Any]:
                             "description": "VideoJob turns one video on a volume into a processed video, "
                             "one GPU pod per segment.",
                             "required": ["spec"],
+                            "x-kubernetes-validations": [NAME_RULE],
                             "properties": {
                                 "apiVersion": {"type": "string"},
                                 "kind": {"type": "string"},

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 from . import api
 
 STAGES = ("detect", "segments", "finalize")
-# Job names are limited to 63 characters (they become a label value on the Job's pods).
+# Every child name is a DNS label (63 characters, no dots): the Indexed Job's pods take `<job>-<index>` as their
+# hostname, and a Job's name becomes a label value on its pods. Indexes go up to 9999 (segments <= 10000).
 _MAX = 63
+_INDEX_SUFFIX = len("-9999")
+# The longest suffix a child name gets: `-segments`, `-finalize`, `-progress`.
+_LONGEST_SUFFIX = max(len(f"-{s}") for s in (*STAGES, "progress"))
+BASE_MAX = _MAX - _INDEX_SUFFIX - _LONGEST_SUFFIX  # 49
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# The work directory's folder keeps at most this much of the VideoJob's name (a file name is at most 255 bytes).
+_WORKDIR_NAME_MAX = 64
 
 
 def short(text: str, limit: int) -> str:
@@ -19,15 +28,27 @@ def short(text: str, limit: int) -> str:
     return f"{text[: limit - 9].rstrip('-.')}-{digest}"
 
 
+def base_name(job_name: str) -> str:
+    """What every child's name starts with: the VideoJob's name when it is a DNS label of at most BASE_MAX
+    characters, else a DNS label made of it (dots as dashes, truncated) plus a hash of the whole name, so that
+    `cam.01.v2` and `cam-01-v2` (both legal) never share children. Deterministic: a restarted operator finds
+    the children again."""
+    if len(job_name) <= BASE_MAX and _DNS_LABEL.match(job_name):
+        return job_name
+    digest = hashlib.sha256(job_name.encode()).hexdigest()[:8]
+    label = re.sub(r"[^a-z0-9-]+", "-", job_name.lower())[: BASE_MAX - 9].strip("-")
+    return f"{label}-{digest}" if label else digest
+
+
 def child_name(job_name: str, stage: str) -> str:
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}")
-    return f"{short(job_name, _MAX - len(stage) - 1)}-{stage}"
+    return f"{base_name(job_name)}-{stage}"
 
 
 def secret_name(job_name: str) -> str:
-    """The VideoJob's Secret holding the Redis URL for its segment pods: `<job>-progress`."""
-    return f"{short(job_name, _MAX - len('-progress'))}-progress"
+    """The VideoJob's Secret holding the Redis URL for its segment pods: `<base>-progress`."""
+    return f"{base_name(job_name)}-progress"
 
 
 def component(stage: str) -> str:
@@ -56,5 +77,6 @@ def selector(job_name: str, stage: str | None = None) -> str:
 
 
 def workdir_name(namespace: str, name: str, uid: str) -> str:
-    """WORKDIR's folder under `<output volume>/.videojob/` (contracts.md)."""
-    return f"{namespace}.{name}.{uid[:8]}"
+    """WORKDIR's folder under `<output volume>/.videojob/` (contracts.md): `<namespace>.<name>.<uid[:8]>`, the
+    name shortened (with a hash) past 64 characters so that the folder's name stays far below 255 bytes."""
+    return f"{namespace}.{short(name, _WORKDIR_NAME_MAX)}.{uid[:8]}"

@@ -145,7 +145,13 @@ class OperationSpec(_Model):
 
 
 class SegmentationSpec(_Model):
-    segments: int | None = Field(default=None, ge=1, le=10000)  # unset = decided by the plan
+    segments: int | None = Field(
+        default=None,
+        ge=1,
+        le=10000,
+        description="Exactly this many segments (unset: planned from the video). Never lowered silently: the "
+        "VideoJob fails after planning when the input has fewer than segments x minFramesPerSegment frames.",
+    )
     min_segments: int = Field(default=1, ge=1, le=10000)
     max_segments: int = Field(default=64, ge=1, le=10000)
     min_frames_per_segment: int = Field(default=24, ge=1)

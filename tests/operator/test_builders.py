@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from typing import Any
 
 import kubernetes_validate
@@ -318,3 +319,45 @@ def test_worker_image_default_and_override() -> None:
     assert container(build_detect_pod(mine)["spec"])["imagePullPolicy"] == "Always"
     with pytest.raises(InvalidSpecError, match=r"spec\.workerImage"):
         context_from_body(body(), default_image="")
+
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_LEGAL_NAMES = [
+    "clip",
+    "cam.01.v2",
+    "cam-01-v2",
+    "a" * 53,
+    "b" * 58,
+    "c" * 63,
+    "d" * 64,
+    "e.f" * 83 + "e",  # 250 characters with dots
+    "g" * 253,
+]
+
+
+@pytest.mark.parametrize("name", _LEGAL_NAMES)
+def test_every_legal_name_gives_valid_child_names(name: str) -> None:
+    """D1: names of 53+ characters or with dots left the segment Job's pods without a valid hostname
+    (`<job>-<index>` must be a DNS label) and long names made a work directory name over 255 bytes."""
+    ctx = context_from_body(body(name=name), default_image="img:1")
+    for stage in ("detect", "segments", "finalize"):
+        child = child_name(name, stage)
+        assert _DNS_LABEL.match(child) and len(child) <= 63, child
+        assert child == child_name(name, stage)
+    # The Indexed Job's pods are named and hostnamed `<job>-<index>`: a DNS label for every index up to 9999.
+    assert len(f"{child_name(name, 'segments')}-9999") <= 63
+    secret = secret_name(name)
+    assert _DNS_LABEL.match(secret) and len(secret) <= 63
+    for manifest in [*all_manifests(ctx), build_progress_secret(dataclasses.replace(ctx, redis_url="redis://r:6379"))]:
+        kubernetes_validate.validate(manifest, K8S, strict=True)
+        assert len(manifest["metadata"]["labels"]["videojob.dev/job"]) <= 63
+    folder = ctx.workdir.rsplit("/", 1)[1]
+    assert len(folder) <= 140 and UID[:8] in folder and "/" not in folder
+
+
+def test_names_that_differ_only_in_dots_get_different_children() -> None:
+    for stage in ("detect", "segments", "finalize"):
+        assert child_name("cam.01.v2", stage) != child_name("cam-01-v2", stage)
+    assert secret_name("cam.01.v2") != secret_name("cam-01-v2")
+    # Short DNS-label names keep their children's names (a restarted operator finds them again).
+    assert child_name("cam-01-v2", "segments") == "cam-01-v2-segments"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +128,18 @@ def test_defaulted_spec_round_trips_into_pipeline_config() -> None:
 
     spec = VideoJobSpec.model_validate({"input": {"claimName": "m", "path": "a.mp4"}, "output": {"path": "b.mp4"}})
     assert JobConfig.model_validate(spec.pipeline_config()) == JobConfig()
+
+
+def test_names_the_children_cannot_be_made_from_are_refused_at_admission() -> None:
+    """D1: metadata.name is checked by a CEL rule with a message, and every name it lets through gives valid
+    children (tests/operator/test_builders.py checks the children of the longest and dotted names)."""
+    rules = schema().get("x-kubernetes-validations", [])
+    (rule,) = [r for r in rules if "self.metadata.name" in r["rule"]]
+    assert "metadata.name" in rule["message"] and "253" in rule["message"]
+    pattern = re.search(r"matches\('([^']+)'\)", rule["rule"])
+    assert pattern and "size(self.metadata.name) <= 253" in rule["rule"]
+    ok = re.compile(pattern.group(1))
+    for good in ["clip", "cam.01.v2", "a" * 53, "e.f" * 83 + "e", "g" * 253]:
+        assert ok.match(good), good
+    for bad in ["Cam", "cam_01", "-cam", "cam.", "cam..v2", "a b"]:
+        assert not ok.match(bad), bad
