@@ -142,7 +142,8 @@ build() {
     log "$name: building $tag from $base (log: $logf)"
     local started=$SECONDS previous
     previous=$(image_id "$tag")
-    local cmd=(buildah bud --layers "${NO_CACHE[@]}" --isolation "$ISOLATION" --network host "${ULIMITS[@]}"
+    # --force-rm: a failed build leaves no working container (the full worker's holds a 6 GB copy of its venv)
+    local cmd=(buildah bud --layers --force-rm "${NO_CACHE[@]}" --isolation "$ISOLATION" --network host "${ULIMITS[@]}"
       -f "$dockerfile" -t "$tag" --label "io.videojob.inputs=$hash" --label "io.videojob.base=$base"
       "${base_arg[@]}" "${args[@]}" "$context")
     if ((VERBOSE)); then
@@ -225,8 +226,22 @@ main() {
         ;;
     esac
   done
+  prune_older_layers
   if ((ARCHIVE)); then log "done in $((SECONDS - total)) s; archives in $CACHE"; else log "done in $((SECONDS - total)) s"; fi
 }
+
+# Untagged images (build stages, cached layers) made before this run: this run's builds made their own cache, and
+# an old full-worker builder stage is 6 GB. Without this the disk fills after a few source changes.
+prune_older_layers() {
+  local id created freed=0
+  while read -r id created; do
+    [[ -n $id && $created -lt $RUN_STARTED ]] || continue
+    buildah rmi "$id" >/dev/null 2>&1 && freed=$((freed + 1))
+  done < <(buildah images --filter dangling=true --format '{{.ID}} {{.Created}}' 2>/dev/null)
+  ((freed == 0)) || log "removed $freed untagged image(s) of earlier builds"
+}
+
+RUN_STARTED=$(date +%s)
 
 main
 exit

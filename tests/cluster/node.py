@@ -279,6 +279,17 @@ state = "{state}"
             if time.monotonic() > deadline:
                 raise RuntimeError(f"containerd does not answer:\n{self.log_tail('containerd')}")
             time.sleep(0.2)
+        self._forget_earlier_runs()
+
+    def _forget_earlier_runs(self) -> None:
+        """The store outlives each run for its images, but the containers and sandboxes an earlier run left (its
+        processes died with it) would keep their snapshots, a copy of their image's root each, for ever."""
+        for kind in ("tasks", "containers"):
+            ids = self.ctr(kind, "ls", "-q", check=False).stdout.split()
+            if ids and kind == "tasks":
+                self.ctr("tasks", "rm", "-f", *ids, check=False)
+            elif ids:
+                self.ctr("containers", "rm", *ids, check=False)
 
     def import_images(self, archives: list[Path]) -> None:
         """`ctr images import` of image archives, skipped when the same archive (size and mtime) was imported
