@@ -41,7 +41,12 @@ def lint(helm: Path, *sets: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_helm_lint(helm: Path) -> None:
-    for sets in [(), ("redis.enabled=true", "storage.pvc.create=true"), ("clusterWide=false", "watchNamespaces={a,b}")]:
+    for sets in [
+        (),
+        ("redis.enabled=true", "storage.pvc.create=true"),
+        ("clusterWide=false", "watchNamespaces={a,b}"),
+        ("clusterWide=true", "watchNamespaces={a,b}"),
+    ]:
         out = lint(helm, *sets)
         assert out.returncode == 0, out.stdout + out.stderr
 
@@ -58,7 +63,8 @@ def test_values_schema_rejects(helm: Path, bad: str) -> None:
 VALUE_SETS = [
     (),
     ("redis.enabled=true", "storage.pvc.create=true", "storage.pvc.storageClassName=nfs-client"),
-    ("clusterWide=false", "watchNamespaces={media,team-b}", "redis.externalUrl=redis://:pw@redis.example:6379/0"),
+    ("clusterWide=false", "watchNamespaces={media,team-b}", "redis.externalUrlSecret.name=redis-ext"),
+    ("clusterWide=true", "watchNamespaces={media,team-b}"),
     ("metrics.enabled=false", "dashboard.enabled=false", "serviceAccount.create=false", "serviceAccount.name=sa"),
 ]
 
@@ -80,8 +86,18 @@ def test_crd_in_chart_is_the_generated_one() -> None:
     assert (CHART / "crds" / "videojob.yaml").read_bytes() == (REPO / "crds" / "videojob.yaml").read_bytes()
 
 
+def render_error(helm: Path, *sets: str) -> str:
+    """What `helm template` says when it refuses the values (it must refuse them)."""
+    args = [str(helm), "template", "vj", str(CHART), "--namespace", "videojob-system"]
+    for s in sets:
+        args += ["--set", s]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0, out.stdout
+    return out.stderr
+
+
 def test_cluster_role_has_exactly_the_rules_of_rbac_yaml(render: Render) -> None:
-    k = kinds(render())
+    k = kinds(render("clusterWide=true", "watchNamespaces={media,team-b}"))
     (role,) = k["ClusterRole"]
     assert role["rules"] == rbac_source()["rules"]
     (binding,) = k["ClusterRoleBinding"]
@@ -96,7 +112,44 @@ def test_cluster_role_has_exactly_the_rules_of_rbac_yaml(render: Render) -> None
     ]
     assert "Role" not in k and "RoleBinding" not in k
     (dep,) = k["Deployment"]
-    assert dep["spec"]["template"]["spec"]["containers"][0]["args"] == ["--all-namespaces"]
+    # Cluster-wide rights, but the operator handles VideoJobs in the listed namespaces only.
+    assert dep["spec"]["template"]["spec"]["containers"][0]["args"] == ["--namespace=media", "--namespace=team-b"]
+
+
+def test_default_rbac_is_namespaced_to_the_release_namespace(render: Render) -> None:
+    """D8: by default the operator gets a Role in its own namespace, nothing cluster-wide (no pods or Secrets in
+    kube-system)."""
+    k = kinds(render(namespace="vj-ops"))
+    assert "ClusterRole" not in k and "ClusterRoleBinding" not in k
+    (role,) = k["Role"]
+    (binding,) = k["RoleBinding"]
+    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == "vj-ops"
+    assert role["rules"] == rbac_source()["rules"]
+    (dep,) = k["Deployment"]
+    assert dep["spec"]["template"]["spec"]["containers"][0]["args"] == ["--namespace=vj-ops"]
+
+
+def test_cluster_wide_mode_needs_an_explicit_list_of_namespaces(helm: Path) -> None:
+    """D8: clusterWide: true never means every namespace: without watchNamespaces the render fails, saying why."""
+    err = render_error(helm, "clusterWide=true")
+    assert "clusterWide" in err and "watchNamespaces" in err, err
+
+
+def test_external_redis_url_comes_from_a_secret(render: Render, helm: Path) -> None:
+    """D7: the external Redis URL (password included) is never plain text in the operator's Deployment."""
+    (dep,) = kinds(render("redis.externalUrlSecret.name=redis-ext", "redis.externalUrlSecret.key=url"))["Deployment"]
+    env = {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["VIDEOJOB_REDIS_URL"] == {
+        "name": "VIDEOJOB_REDIS_URL",
+        "valueFrom": {"secretKeyRef": {"name": "redis-ext", "key": "url"}},
+    }
+    (dep,) = kinds(render("redis.externalUrlSecret.name=redis-ext"))["Deployment"]
+    env = {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["VIDEOJOB_REDIS_URL"]["valueFrom"]["secretKeyRef"] == {"name": "redis-ext", "key": "redis-url"}
+    # A plain URL is refused, naming the way to give it.
+    err = render_error(helm, "redis.externalUrl=redis://:pw@redis.example:6379/0")
+    assert "redis.externalUrlSecret" in err and "plain text" in err, err
+    assert "pw@" not in err
 
 
 def test_namespaced_mode_gets_a_role_per_watched_namespace(render: Render) -> None:

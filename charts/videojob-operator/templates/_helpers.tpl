@@ -30,13 +30,23 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
-{{/* Namespaces the operator watches when not cluster-wide (default: the release namespace). */}}
+{{/* Namespaces the operator watches (default: the release namespace; cluster-wide mode needs the list). */}}
 {{- define "videojob.watchNamespaces" -}}
 {{- if .Values.watchNamespaces -}}
 {{- .Values.watchNamespaces | uniq | toJson -}}
+{{- else if .Values.clusterWide -}}
+{{- fail "clusterWide: true needs watchNamespaces, the explicit list of namespaces whose VideoJobs the operator handles (e.g. --set 'watchNamespaces={media,team-b}'); it never handles every namespace. Or leave clusterWide false for a Role in each listed namespace (the release namespace by default)." -}}
 {{- else -}}
 {{- list .Release.Namespace | toJson -}}
 {{- end -}}
+{{- end -}}
+
+{{/* Values the chart refuses, with the way to say it instead. */}}
+{{- define "videojob.validate" -}}
+{{- if .Values.redis.externalUrl -}}
+{{- fail "redis.externalUrl would put the Redis URL, password included, in plain text in the operator's Deployment: put the URL in a Secret and set redis.externalUrlSecret.name (and .key, default redis-url) instead" -}}
+{{- end -}}
+{{- $_ := include "videojob.watchNamespaces" . -}}
 {{- end -}}
 
 {{- define "videojob.redisSecretName" -}}

@@ -88,7 +88,8 @@ def test_cluster_wide_chart_applies_and_grants_exactly_rbac_yaml(
     kube: KubeCluster, namespace: str, tmp_path: Path, cleanup: list[str]
 ) -> None:
     release = f"r{namespace[2:]}"
-    objs = helm_template(kube, release, namespace)
+    # Cluster-wide rights are opt-in and need the list of namespaces the operator handles.
+    objs = helm_template(kube, release, namespace, "clusterWide=true", f"watchNamespaces={{{namespace}}}")
     crds = [o for o in objs if o["kind"] == "CustomResourceDefinition"]
     assert [c["metadata"]["name"] for c in crds] == ["videojobs.videojob.dev"]
     apply(kube, crds, tmp_path)
