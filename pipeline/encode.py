@@ -101,6 +101,7 @@ def add_video_stream(
     joined: bool = True,
     color: ColorTags | None = None,
     source_pix_fmt: str | None = None,
+    sample_aspect: tuple[int, int] | None = None,
 ) -> av.video.stream.VideoStream:
     stream = container.add_stream(name, rate=rate, options=encoder_options(name, cfg, lossless, joined))
     assert isinstance(stream, av.video.stream.VideoStream)
@@ -114,6 +115,9 @@ def add_video_stream(
     stream.codec_context.thread_type = "FRAME"
     if cfg.threads:
         stream.codec_context.thread_count = cfg.threads
+    if sample_aspect is not None:
+        # Into the bitstream's VUI (and from there the container): anamorphic pixels keep their shape.
+        stream.codec_context.sample_aspect_ratio = Fraction(*sample_aspect)
     if color is not None:
         # The source's colour description goes into the output's VUI, or players guess (BT.601 vs 709, range).
         ctx = stream.codec_context

@@ -16,7 +16,8 @@ from .encode import NVENC, add_video_stream, choose_encoder
 from .encoderpin import read_pin
 from .errors import BadInputError, TransientError
 from .guard import refuse_output_over_input
-from .plan import SegmentPlan
+from .plan import Segment, SegmentPlan
+from .probe import ProbeInfo
 from .segment import SegmentResult, segment_paths, trusted_result
 
 ProgressFn = Callable[[int, int], None]
@@ -86,18 +87,54 @@ def _segments(indexes: list[int]) -> str:
     return f"segment {shown}" if len(indexes) == 1 else f"segments {shown}"
 
 
-def _video_packets(
-    workdir: Path, plan: SegmentPlan, out_stream: av.video.stream.VideoStream
-) -> Iterator[tuple[float, av.Packet]]:
+def _segment_shift(plan: SegmentPlan, seg: Segment, time_base: Fraction) -> int:
+    """Segments start at zero: the ticks (of the segment file's `time_base`) that move one to its place on the
+    source's timeline."""
     info = plan.probe
+    return round((info.pts[seg.start] - info.start_pts) * Fraction(*info.time_base) / time_base)
+
+
+def joined_dts(workdir: Path, plan: SegmentPlan) -> list[int]:
+    """Decode timestamps for every video packet of the joined stream, in decode order.
+
+    Each segment's encoder derived its DTS from its own first frame intervals (x264 shifts them back by its
+    reorder delay measured in the segment's first frames), so with an irregular frame rate a segment that starts
+    after a pause puts its first DTS before the previous segment's last: the muxer refuses the stream. The joined
+    stream gets one DTS sequence instead: the k-th smallest presentation time, `delay` packets late, where `delay`
+    is the largest reorder depth of any segment. Then DTS rise strictly and never pass a packet's PTS (a packet
+    decoded k-th is never shown before the (k - delay)-th frame), whatever the intervals; PTS are not touched.
+    """
+    display: list[int] = []
+    delay = 0
     for seg in plan.segments:
         media, _ = segment_paths(workdir, seg.index)
-        # Segments start at zero; move each to its place on the source's timeline.
-        offset = (info.pts[seg.start] - info.start_pts) * Fraction(*info.time_base)
         with av.open(str(media)) as container:
             stream = container.streams.video[0]
             assert stream.time_base is not None
-            shift = round(offset / stream.time_base)
+            shift = _segment_shift(plan, seg, stream.time_base)
+            order = [p.pts + shift for p in container.demux(stream) if p.size and p.pts is not None]
+        if len(order) != seg.frames:
+            raise BadInputError(f"segment {seg.index} holds {len(order)} packets, the plan says {seg.frames}")
+        ranked = sorted(order)
+        rank = {pts: i for i, pts in enumerate(ranked)}
+        delay = max(delay, *(k - rank[pts] for k, pts in enumerate(order)))
+        display += ranked
+    step = display[1] - display[0] if len(display) > 1 else 1
+    # The first `delay` packets decode before the first frame is shown: one frame interval apart, before it.
+    return [display[0] - (delay - k) * step for k in range(delay)] + display[: len(display) - delay]
+
+
+def _video_packets(
+    workdir: Path, plan: SegmentPlan, out_stream: av.video.stream.VideoStream
+) -> Iterator[tuple[float, av.Packet]]:
+    dts = joined_dts(workdir, plan)
+    written = 0
+    for seg in plan.segments:
+        media, _ = segment_paths(workdir, seg.index)
+        with av.open(str(media)) as container:
+            stream = container.streams.video[0]
+            assert stream.time_base is not None
+            shift = _segment_shift(plan, seg, stream.time_base)
             count = 0
             for packet in container.demux(stream):
                 if packet.size == 0:
@@ -105,9 +142,9 @@ def _video_packets(
                 count += 1
                 assert packet.pts is not None  # our own segment files always carry timestamps
                 packet.pts += shift
-                if packet.dts is not None:
-                    packet.dts += shift
-                key = float((packet.dts if packet.dts is not None else packet.pts) * packet.time_base)
+                packet.dts = dts[written]
+                written += 1
+                key = float(packet.dts * packet.time_base)
                 packet.stream = out_stream
                 yield key, packet
             if count != seg.frames:
@@ -195,28 +232,11 @@ def write_output(
     reencode = plan.config.encode.stage == "finalize"
     origin = float(info.start_pts * Fraction(*info.time_base))
     frames_out = 0
-    with av.open(str(input_path)) as source, av.open(str(tmp), "w") as out:
-        if reencode:
-            encoder = choose_encoder(plan.config.encode)
-            vstream = add_video_stream(
-                out,
-                encoder,
-                plan.config.encode,
-                info.width,
-                info.height,
-                Fraction(*info.time_base),
-                Fraction(*info.rate),
-                joined=False,  # the one encode of the whole output
-                color=info.color,
-                source_pix_fmt=info.pix_fmt,
-            )
-        else:
-            encoder = results[0].encoder
-            first, _ = segment_paths(workdir, 0)
-            with av.open(str(first)) as seg0:
-                vstream = out.add_stream_from_template(seg0.streams.video[0])
+    with av.open(str(input_path)) as source, av.open(str(tmp), "w", options=_muxer_options(output_path, info)) as out:
+        encoder, vstream = _video_stream(out, workdir, plan, results)
         # A rotated source was turned upright while decoding: the output needs no display matrix.
         copied = _copy_streams(source, out, input_path, output_path)
+        _keep_descriptions(source, out, vstream, copied, info)
         video = _reencoded_packets(workdir, plan, vstream) if reencode else _video_packets(workdir, plan, vstream)
         others = _source_packets(source, copied, origin)
         for _, packet in heapq.merge(video, others, key=lambda item: item[0]):
@@ -226,6 +246,81 @@ def write_output(
                     on_progress(frames_out, info.frames)
             out.mux(packet)
     return encoder, frames_out
+
+
+def _video_stream(
+    out: av.container.OutputContainer, workdir: Path, plan: SegmentPlan, results: list[SegmentResult]
+) -> tuple[str, av.video.stream.VideoStream]:
+    """The output's video stream and its encoder: one encode (stage=finalize), or segment 0's header (copy)."""
+    info = plan.probe
+    if plan.config.encode.stage == "finalize":
+        encoder = choose_encoder(plan.config.encode)
+        vstream = add_video_stream(
+            out,
+            encoder,
+            plan.config.encode,
+            info.width,
+            info.height,
+            Fraction(*info.time_base),
+            Fraction(*info.rate),
+            joined=False,  # the one encode of the whole output
+            color=info.color,
+            source_pix_fmt=info.pix_fmt,
+            sample_aspect=info.sample_aspect,
+        )
+        return encoder, vstream
+    first, _ = segment_paths(workdir, 0)
+    with av.open(str(first)) as seg0:
+        vstream = out.add_stream_from_template(seg0.streams.video[0])
+    ctx = vstream.codec_context
+    if info.sample_aspect is not None:
+        ctx.sample_aspect_ratio = Fraction(*info.sample_aspect)
+    if info.color.range and info.pix_fmt != "yuvj420p":
+        # x264 leaves the range out of its VUI when no primaries/matrix are given: the container says it.
+        ctx.color_range = info.color.range
+    return results[0].encoder, vstream
+
+
+# Written by the muxer itself, or no longer true of the output (its encoder, length, brands, a display matrix).
+_NOT_COPIED = {"encoder", "duration", "major_brand", "minor_version", "compatible_brands", "rotate", "creation_time"}
+
+
+def _tags(metadata: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in metadata.items() if k.lower() not in _NOT_COPIED}
+
+
+def _muxer_options(output_path: Path, info: ProbeInfo) -> dict[str, str]:
+    """MP4 writes its 'colr' box only when primaries, transfer and matrix are all known: a range alone (a `tv`
+    HEVC, VP9 or AV1 source, often) would be lost, so it is asked for when the source states a range."""
+    if output_path.suffix.lower() in (".mp4", ".m4v", ".mov") and info.color.range:
+        return {"movflags": "write_colr"}
+    return {}
+
+
+def _keep_descriptions(
+    source: av.container.InputContainer,
+    out: av.container.OutputContainer,
+    vstream: av.video.stream.VideoStream,
+    copied: dict[int, av.stream.Stream],
+    info: ProbeInfo,
+) -> None:
+    """What the source says about itself goes to the output: the container's tags and chapters, and every stream's
+    tags (language, title) and disposition (default, forced, comment...). Chapters move with the timeline, which
+    finalize starts at the source's first video frame."""
+    out.metadata.update(_tags(source.metadata))
+    src_video = source.streams.video[0]
+    vstream.metadata.update(_tags(src_video.metadata))
+    vstream.disposition = src_video.disposition
+    for index, stream in copied.items():
+        stream.metadata.update(_tags(source.streams[index].metadata))
+        stream.disposition = source.streams[index].disposition
+    chapters = source.chapters()
+    if chapters:
+        origin = info.start_pts * Fraction(*info.time_base)
+        for chapter in chapters:
+            shift = round(origin / (chapter["time_base"] or Fraction(1, 1_000_000_000)))
+            chapter["start"], chapter["end"] = max(0, chapter["start"] - shift), max(0, chapter["end"] - shift)
+        out.set_chapters(chapters)
 
 
 def _copy_streams(

@@ -53,6 +53,9 @@ class ProbeInfo(BaseModel):
     audio: list[StreamInfo]
     subtitles: list[StreamInfo]
     color: ColorTags = ColorTags()  # default for plans written before it was recorded
+    # Sample (pixel) aspect ratio of the upright frames, None when the source does not say: anamorphic video keeps
+    # its shape only if the output says it too.
+    sample_aspect: tuple[int, int] | None = None
 
     @property
     def time_base_fraction(self) -> Fraction:
@@ -137,6 +140,8 @@ def probe(path: Path | str) -> ProbeInfo:
             "coded_width": ctx.width,
             "coded_height": ctx.height,
             "pix_fmt": ctx.format.name if ctx.format else None,
+            # The bitstream's own (exact: Matroska stores a rounded display size), else the container's.
+            "sample_aspect": _sample_aspect(ctx.sample_aspect_ratio or video.sample_aspect_ratio, rotation),
             "color": ColorTags(
                 primaries=ctx.color_primaries, transfer=ctx.color_trc, matrix=ctx.colorspace, range=ctx.color_range
             ),
@@ -182,3 +187,12 @@ def _rotation(container: av.container.InputContainer, video: av.video.stream.Vid
     except av.error.FFmpegError:
         return 0
     return 0
+
+
+def _sample_aspect(sar: Fraction | None, rotation: int) -> tuple[int, int] | None:
+    """The SAR as (num, den) for upright frames: a quarter turn swaps width and height, so the pixel's shape too."""
+    if not sar or sar <= 0:
+        return None
+    if rotation % 180:
+        sar = 1 / sar
+    return (sar.numerator, sar.denominator)

@@ -239,6 +239,7 @@ def encode_segment(path: Path, work: SegmentWork) -> Counts:
             joined=len(work.plan.segments) > 1,
             color=info.color,
             source_pix_fmt=info.pix_fmt,
+            sample_aspect=info.sample_aspect,
         )
 
         def write(idx: int, frame: av.VideoFrame) -> None:
