@@ -13,7 +13,7 @@ from pathlib import Path
 import av
 import pytest
 from support.cases import blur_config
-from support.media import ffmpeg
+from support.media import ffmpeg, make_clip
 from videojob.pipeline.runner import run_local
 
 SRT = "1\n00:00:00,200 --> 00:00:00,600\nbonjour\n"
@@ -121,3 +121,18 @@ def test_a_range_stated_alone_is_kept(tmp_path: Path, codec: str, source_suffix:
     run(source, out)
     with av.open(str(out)) as c:
         assert c.streams.video[0].codec_context.color_range == 1
+
+
+def test_rotated_anamorphic_source_keeps_its_shape(tmp_path: Path) -> None:
+    """The frames are turned upright, so the pixel's shape turns with them: 16:15 becomes 15:16."""
+    upright = make_clip(tmp_path / "upright.mp4", frames=24, gop=8, audio=False, rotation=90)
+    source = tmp_path / "rotated.mp4"
+    ffmpeg("-i", upright, "-c", "copy", "-bsf:v", "h264_metadata=sample_aspect_ratio=16/15", source)
+    with av.open(str(source)) as c:
+        assert c.streams.video[0].codec_context.sample_aspect_ratio == Fraction(16, 15)
+    out = tmp_path / "out.mp4"
+    run(source, out)
+    with av.open(str(out)) as c:
+        v = c.streams.video[0]
+        assert (v.width, v.height) == (120, 160)
+        assert v.sample_aspect_ratio == Fraction(15, 16)
