@@ -16,6 +16,7 @@ from av.video.codeccontext import VideoCodecContext
 
 from .config import EncodeConfig
 from .errors import BadInputError
+from .pixfmt import HdrInfo, hdr_params, output_format
 
 if TYPE_CHECKING:
     from .probe import ColorTags
@@ -42,7 +43,10 @@ def encoder_works(name: str) -> bool:
         return False
 
 
-def choose_encoder(cfg: EncodeConfig) -> str:
+def choose_encoder(cfg: EncodeConfig, needs_software: bool = False) -> str:
+    """`needs_software`: the source's depth, chroma or size is more than NVENC holds, so auto takes software."""
+    if cfg.encoder == "auto" and needs_software:
+        return SOFTWARE[cfg.codec]
     if cfg.encoder in ("auto", "nvenc") and encoder_works(NVENC[cfg.codec]):
         return NVENC[cfg.codec]
     if cfg.encoder == "nvenc":
@@ -53,7 +57,9 @@ def choose_encoder(cfg: EncodeConfig) -> str:
     return SOFTWARE[cfg.codec]
 
 
-def encoder_options(name: str, cfg: EncodeConfig, lossless: bool = False, joined: bool = True) -> dict[str, str]:
+def encoder_options(
+    name: str, cfg: EncodeConfig, lossless: bool = False, joined: bool = True, extra: str = ""
+) -> dict[str, str]:
     """Options for `name`; identical for every segment of a job by construction.
 
     `joined`: the stream is one of several segments that will be joined by packet copy. A stream that is the
@@ -66,12 +72,13 @@ def encoder_options(name: str, cfg: EncodeConfig, lossless: bool = False, joined
         # pbratio=1 likewise keeps the last mini-GOP of a segment from standing out.
         # The price is bitrate at a given CRF (and the CPU to code it), so a lone stream keeps them.
         params = "open-gop=0:scenecut=0:mbtree=0:ipratio=1.0:pbratio=1.0" if joined else "open-gop=0"
+        params += extra
         opts = {"preset": "ultrafast" if lossless else cfg.preset, "x264-params": params}
         opts.update({"qp": "0"} if lossless else {"crf": str(cfg.quality)})
         return opts
     if name == "libx265":
         seams = "scenecut=0:cutree=0:ipratio=1.0:" if joined else ""
-        params = f"open-gop=0:{seams}log-level=error:repeat-headers=1"
+        params = f"open-gop=0:{seams}log-level=error:repeat-headers=1{extra}"
         opts = {"preset": cfg.preset, "x265-params": params + (":lossless=1" if lossless else f":crf={cfg.quality}")}
         return opts
     if name in NVENC.values():
@@ -102,12 +109,16 @@ def add_video_stream(
     color: ColorTags | None = None,
     source_pix_fmt: str | None = None,
     sample_aspect: tuple[int, int] | None = None,
+    hdr: HdrInfo | None = None,
 ) -> av.video.stream.VideoStream:
-    stream = container.add_stream(name, rate=rate, options=encoder_options(name, cfg, lossless, joined))
+    # The source's bit depth and chroma (odd sizes as 4:4:4), the same for every segment (see pixfmt.py).
+    pix_fmt = output_format(name, source_pix_fmt, width, height)
+    options = encoder_options(name, cfg, lossless, joined, hdr_params(name, hdr))
+    stream = container.add_stream(name, rate=rate, options=options)
     assert isinstance(stream, av.video.stream.VideoStream)
     stream.width = width
     stream.height = height
-    stream.pix_fmt = "yuv420p"
+    stream.pix_fmt = pix_fmt
     stream.time_base = time_base
     stream.codec_context.time_base = time_base
     # PyAV opens encoders with slice threads, which makes x264 encode one frame at a time in slices; frame threads
@@ -122,6 +133,6 @@ def add_video_stream(
         # The source's colour description goes into the output's VUI, or players guess (BT.601 vs 709, range).
         ctx = stream.codec_context
         ctx.color_primaries, ctx.color_trc, ctx.colorspace = color.primaries, color.transfer, color.matrix
-        # yuvj420p sources reach the encoder converted to yuv420p, i.e. limited range; others keep their samples.
-        ctx.color_range = 1 if source_pix_fmt == "yuvj420p" else color.range
+        # yuvj sources reach the encoder converted to limited range (yuv420p etc.); others keep their samples.
+        ctx.color_range = 1 if (source_pix_fmt or "").startswith("yuvj") else color.range
     return stream

@@ -20,7 +20,7 @@ from .errors import BadInputError, TransientError
 PIN_FILE = "encoder.json"
 
 
-def planned_encoder(cfg: EncodeConfig, here: bool) -> str | None:
+def planned_encoder(cfg: EncodeConfig, here: bool, needs_software: bool = False) -> str | None:
     """The segments' encoder as the plan records it, or None when the first segment must choose.
 
     `here`: the segments run where planning runs (the local runner), so this machine's choice is theirs. A cluster's
@@ -29,7 +29,8 @@ def planned_encoder(cfg: EncodeConfig, here: bool) -> str | None:
     """
     if cfg.stage == "finalize":
         return encode.SOFTWARE["h264"]  # lossless intermediates; finalize chooses the one real encode itself
-    if cfg.encoder == "software":
+    if cfg.encoder == "software" or (cfg.encoder == "auto" and needs_software):
+        # needs_software: the source's depth, chroma or odd size is more than NVENC holds (see pixfmt.py)
         return encode.SOFTWARE[cfg.codec]
     if cfg.encoder == "nvenc":
         return encode.NVENC[cfg.codec]  # asked for by name: a segment node that cannot open it says so

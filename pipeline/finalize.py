@@ -16,6 +16,7 @@ from .encode import NVENC, add_video_stream, choose_encoder
 from .encoderpin import read_pin
 from .errors import BadInputError, TransientError
 from .guard import refuse_output_over_input
+from .pixfmt import software_needed
 from .plan import Segment, SegmentPlan
 from .probe import ProbeInfo
 from .segment import SegmentResult, segment_paths, trusted_result
@@ -254,7 +255,7 @@ def _video_stream(
     """The output's video stream and its encoder: one encode (stage=finalize), or segment 0's header (copy)."""
     info = plan.probe
     if plan.config.encode.stage == "finalize":
-        encoder = choose_encoder(plan.config.encode)
+        encoder = choose_encoder(plan.config.encode, software_needed(info.pix_fmt, info.width, info.height))
         vstream = add_video_stream(
             out,
             encoder,
@@ -267,6 +268,7 @@ def _video_stream(
             color=info.color,
             source_pix_fmt=info.pix_fmt,
             sample_aspect=info.sample_aspect,
+            hdr=info.hdr,
         )
         return encoder, vstream
     first, _ = segment_paths(workdir, 0)

@@ -13,8 +13,10 @@ from .atomic import write_text_atomic
 from .config import JobConfig
 from .decode import iter_frames
 from .detect import Box, build_timeline, make_detector
+from .encode import choose_encoder
 from .encoderpin import planned_encoder
 from .errors import BadInputError
+from .pixfmt import output_format, software_needed
 from .plan import SegmentPlan, make_segments
 from .probe import ProbeInfo, probe
 from .scenes import scene_cuts, score, thumbnail
@@ -92,7 +94,12 @@ def detect_and_plan(
     input_path, workdir = Path(input_path), Path(workdir)
     started = time.monotonic()
     info = probe(input_path)
-    encoder = planned_encoder(config.encode, pin_encoder_here)
+    needs_software = software_needed(info.pix_fmt, info.width, info.height)
+    encoder = planned_encoder(config.encode, pin_encoder_here, needs_software)
+    # Before any work: one line when the job's encoder cannot hold the source's depth, chroma or size.
+    final = choose_encoder(config.encode, needs_software) if config.encode.stage == "finalize" else encoder
+    if final is not None:
+        output_format(final, info.pix_fmt, info.width, info.height)
     if on_progress is not None:
         on_progress(0, info.frames)
     workdir.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ import av
 from pydantic import BaseModel
 
 from .errors import BadInputError
+from .pixfmt import HLG, PQ, HdrInfo, read_hdr, wanted_format
 from .rotate import display_size
 
 
@@ -56,6 +57,8 @@ class ProbeInfo(BaseModel):
     # Sample (pixel) aspect ratio of the upright frames, None when the source does not say: anamorphic video keeps
     # its shape only if the output says it too.
     sample_aspect: tuple[int, int] | None = None
+    # Static HDR metadata (mastering display, content light level) of the first frame, written into the output.
+    hdr: HdrInfo | None = None
 
     @property
     def time_base_fraction(self) -> Fraction:
@@ -159,8 +162,17 @@ def probe(path: Path | str) -> ProbeInfo:
     last_duration = min(deltas) if deltas else round(1 / (rate * time_base))
     duration = float((pts[-1] - pts[0] + last_duration) * time_base)
     fps = (len(pts) / duration) if duration > 0 else float(rate)
+    hdr = None
+    pix_fmt, color = facts["pix_fmt"], facts["color"]
+    assert isinstance(color, ColorTags)
+    if color.transfer in (PQ, HLG) or wanted_format(str(pix_fmt or ""), 2, 2).endswith("10le"):
+        try:
+            hdr = read_hdr(path, int(str(facts["video_index"])))
+        except av.error.FFmpegError as exc:
+            raise BadInputError(f"input {path}: its first video frame cannot be decoded ({exc})") from exc
     return ProbeInfo(
         path=str(path),
+        hdr=hdr,
         size=path.stat().st_size,
         **facts,
         time_base=(time_base.numerator, time_base.denominator),

@@ -240,6 +240,7 @@ def encode_segment(path: Path, work: SegmentWork) -> Counts:
             color=info.color,
             source_pix_fmt=info.pix_fmt,
             sample_aspect=info.sample_aspect,
+            hdr=info.hdr,
         )
 
         def write(idx: int, frame: av.VideoFrame) -> None:
