@@ -91,11 +91,6 @@ def probe(path: Path | str) -> ProbeInfo:
         ctx = video.codec_context
         if ctx.width <= 0 or ctx.height <= 0:
             raise BadInputError(f"input {path}: video stream has no frame size; the file is damaged")
-        if ctx.width % 2 or ctx.height % 2:
-            raise BadInputError(
-                f"input {path} is {ctx.width}x{ctx.height}: odd sizes cannot be encoded as yuv420p; "
-                "scale or crop it to even width and height first"
-            )
         audio = [
             StreamInfo(index=s.index, type="audio", codec=s.codec_context.name, language=s.language)
             for s in container.streams.audio

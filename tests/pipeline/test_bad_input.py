@@ -62,13 +62,6 @@ def test_audio_only(tmp_path: Path) -> None:
     assert_rejected(src, tmp_path / "out.mp4", "no video stream", "audio")
 
 
-def test_odd_width_and_height(tmp_path: Path) -> None:
-    src = make_clip(
-        tmp_path / "odd.mkv", width=161, height=121, frames=10, codec="ffv1", pix_fmt="yuv444p", audio=False
-    )
-    assert_rejected(src, tmp_path / "out.mp4", "161x121", "even")
-
-
 def test_rotated_source_comes_out_upright(tmp_path: Path) -> None:
     # stored 160x120, displayed turned 90 degrees counter-clockwise (120x160), like a phone video
     src = make_clip(tmp_path / "rotated.mp4", width=160, height=120, frames=24, rotation=90)
