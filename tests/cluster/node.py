@@ -290,6 +290,16 @@ state = "{state}"
                 self.ctr("tasks", "rm", "-f", *ids, check=False)
             elif ids:
                 self.ctr("containers", "rm", *ids, check=False)
+        self._drop_untagged_images()
+
+    def _drop_untagged_images(self) -> None:
+        """The CRI plugin names every image also by its id (`sha256:…`); once a re-import moved the tag to a new
+        version, that id name alone keeps the old one's content and snapshots (6 GB for the worker) alive."""
+        rows = [line.split() for line in self.ctr("images", "ls", check=False).stdout.splitlines()[1:]]
+        tagged = {row[2] for row in rows if len(row) > 2 and not row[0].startswith("sha256:")}
+        stale = [row[0] for row in rows if len(row) > 2 and row[0].startswith("sha256:") and row[2] not in tagged]
+        if stale:
+            self.ctr("images", "rm", "--sync", *stale, check=False)
 
     def import_images(self, archives: list[Path]) -> None:
         """`ctr images import` of image archives, skipped when the same archive (size and mtime) was imported
@@ -306,11 +316,18 @@ state = "{state}"
             old = json.loads(stamp.read_text()) if stamp.is_file() else {}
             if old.get("stat") == want and old.get("refs") and all(r in present for r in old["refs"]):
                 continue
+            # The version this archive replaces, with its content and snapshots (a 6 GB worker each), at once:
+            # containerd's own collector would run only at its next start.
+            stale = [r for r in old.get("refs") or _archive_refs(archive) if r in present]
+            if stale:
+                self.ctr("images", "rm", "--sync", *stale, check=False)
+                present = [r for r in present if r not in stale]
             before = set(present)
             self.ctr("images", "import", "--no-unpack=false", str(archive), timeout=900)
             present = self.ctr("images", "ls", "-q").stdout.split()
             refs = sorted(set(present) - before) or old.get("refs") or _archive_refs(archive)
             stamp.write_text(json.dumps({"stat": want, "refs": refs}))
+            self._drop_untagged_images()
 
     def _write_cni(self) -> None:
         conf = {
