@@ -136,6 +136,7 @@ def main() -> None:
         ns = namespace(kube)
         volume = kube.create_claim(ns, "media")
         frames = int(args.seconds * 24)
+        (volume / "in").mkdir()
         clip = make_clip(volume / "in" / "clip.mp4", 640, 360, frames=frames, fps=24)
         t_install = time.monotonic()
         install_chart(kube, ns, "vj", operator={"resyncSeconds": args.resync})
