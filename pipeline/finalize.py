@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -95,6 +96,18 @@ def _segment_shift(plan: SegmentPlan, seg: Segment, time_base: Fraction) -> int:
     return round((info.pts[seg.start] - info.start_pts) * Fraction(*info.time_base) / time_base)
 
 
+@contextmanager
+def _segment_video(
+    workdir: Path, plan: SegmentPlan, seg: Segment
+) -> Iterator[tuple[av.container.InputContainer, av.video.stream.VideoStream, int]]:
+    """A segment file open for reading: its container, video stream and `_segment_shift`."""
+    media, _ = segment_paths(workdir, seg.index)
+    with av.open(str(media)) as container:
+        stream = container.streams.video[0]
+        assert stream.time_base is not None
+        yield container, stream, _segment_shift(plan, seg, stream.time_base)
+
+
 def joined_dts(workdir: Path, plan: SegmentPlan) -> list[int]:
     """Decode timestamps for every video packet of the joined stream, in decode order.
 
@@ -108,11 +121,7 @@ def joined_dts(workdir: Path, plan: SegmentPlan) -> list[int]:
     display: list[int] = []
     delay = 0
     for seg in plan.segments:
-        media, _ = segment_paths(workdir, seg.index)
-        with av.open(str(media)) as container:
-            stream = container.streams.video[0]
-            assert stream.time_base is not None
-            shift = _segment_shift(plan, seg, stream.time_base)
+        with _segment_video(workdir, plan, seg) as (container, stream, shift):
             order = [p.pts + shift for p in container.demux(stream) if p.size and p.pts is not None]
         if len(order) != seg.frames:
             raise BadInputError(f"segment {seg.index} holds {len(order)} packets, the plan says {seg.frames}")
@@ -131,11 +140,7 @@ def _video_packets(
     dts = joined_dts(workdir, plan)
     written = 0
     for seg in plan.segments:
-        media, _ = segment_paths(workdir, seg.index)
-        with av.open(str(media)) as container:
-            stream = container.streams.video[0]
-            assert stream.time_base is not None
-            shift = _segment_shift(plan, seg, stream.time_base)
+        with _segment_video(workdir, plan, seg) as (container, stream, shift):
             count = 0
             for packet in container.demux(stream):
                 if packet.size == 0:
@@ -157,13 +162,7 @@ def _reencoded_packets(
 ) -> Iterator[tuple[float, av.Packet]]:
     """stage=finalize: decode the lossless intermediates in order and encode once."""
     for seg in plan.segments:
-        media, _ = segment_paths(workdir, seg.index)
-        with av.open(str(media)) as container:
-            stream = container.streams.video[0]
-            assert stream.time_base is not None
-            shift = round(
-                (plan.probe.pts[seg.start] - plan.probe.start_pts) * Fraction(*plan.probe.time_base) / stream.time_base
-            )
+        with _segment_video(workdir, plan, seg) as (container, stream, shift):
             for frame in container.decode(stream):
                 assert frame.pts is not None
                 frame.pts += shift
