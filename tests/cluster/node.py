@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from typing import Any
 import yaml
 
 from . import procs
+from .controlplane import write_kubeconfig
 
 API_IP = "10.200.0.1"  # the API server, as the node and pods see it (on the node's loopback)
 NODE_IP = "10.200.0.2"
@@ -354,18 +354,7 @@ state = "{state}"
 
     # ---- kubelet and kube-proxy ----------------------------------------------------------------------------
     def _kubeconfig(self, name: str, server: str, ca: Path, token: str) -> Path:
-        doc = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "test", "cluster": {"server": server, "certificate-authority": str(ca)}}],
-            "users": [{"name": name, "user": {"token": token}}],
-            "contexts": [{"name": "test", "context": {"cluster": "test", "user": name}}],
-            "current-context": "test",
-        }
-        path = self.root / f"{name}.kubeconfig"
-        path.write_text(yaml.safe_dump(doc))
-        path.chmod(0o600)
-        return path
+        return write_kubeconfig(self.root / f"{name}.kubeconfig", server, ca, token, name)
 
     def _make_cgroup_root(self) -> str:
         name = f"videojob-{self.root.parent.name}"  # the session's unique temp dir
@@ -546,7 +535,3 @@ def _wait_path(path: Path, what: str, proc: subprocess.Popen[bytes], timeout: fl
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what} {path} did not appear in {timeout:.0f}s")
         time.sleep(0.05)
-
-
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.redis_server import RedisServer, redis_binary
+from support.redis_server import RedisServer, serve
 
 from . import procs
 from .fixtures import KubeCluster
@@ -20,22 +20,8 @@ def _node_redis(kube: KubeCluster, tmp_path: Path, password: str | None) -> Iter
     """A real redis-server on the test node (its network namespace, outside any pod): pods and the operator use
     `url` (API_IP), the test `local_url` (the host's loopback, bridged)."""
     port = procs.free_port()
-    server = RedisServer(
-        redis_binary(),
-        port,
-        tmp_path / "redis",
-        password,
-        wrap=kube.node.enter_net([]),
-        bind="0.0.0.0",
-        advertise=API_IP,
-    )
-    server.dir.mkdir()
-    kube.node.expose_node_port(port)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
+    kube.node.expose_node_port(port)  # bridged before it starts: start() pings it through the bridge
+    yield from serve(tmp_path, password, port, wrap=kube.node.enter_net([]), bind="0.0.0.0", advertise=API_IP)
 
 
 @pytest.fixture

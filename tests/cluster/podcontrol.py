@@ -156,12 +156,7 @@ class PodControl:
         still starting); LookupError when it has ended (or never ran in time)."""
         deadline = time.monotonic() + wait
         while True:
-            try:
-                cid = self._container_id(namespace, name)
-            except LookupError:
-                if self.pods.find(namespace, name).end is not None or time.monotonic() > deadline:
-                    raise
-                cid = ""
+            cid = self._container_id(namespace, name)  # LookupError once it has ended
             if cid:
                 result = self.ctr("tasks", *args, cid, check=False)
                 if result.returncode == 0:

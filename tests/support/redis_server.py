@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,8 +98,9 @@ def redis_binary() -> str:
     return found
 
 
-def _serve(tmp_path: Path, password: str | None) -> Iterator[RedisServer]:
-    server = RedisServer(binary=redis_binary(), port=free_port(), dir=tmp_path / "redis", password=password)
+def serve(tmp_path: Path, password: str | None, port: int = 0, **placement: Any) -> Iterator[RedisServer]:
+    """A started server, killed afterwards; `placement`: RedisServer's wrap, bind and advertise."""
+    server = RedisServer(redis_binary(), port or free_port(), tmp_path / "redis", password, **placement)
     server.dir.mkdir()
     server.start()
     try:
@@ -109,9 +111,9 @@ def _serve(tmp_path: Path, password: str | None) -> Iterator[RedisServer]:
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    yield from _serve(tmp_path, None)
+    yield from serve(tmp_path, None)
 
 
 @pytest.fixture
 def secured_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    yield from _serve(tmp_path, "pw-" + os.urandom(6).hex())
+    yield from serve(tmp_path, "pw-" + os.urandom(6).hex())
