@@ -142,6 +142,9 @@ build() {
     log "$name: building $tag from $base (log: $logf)"
     local started=$SECONDS previous
     previous=$(image_id "$tag")
+    # Room first: the outdated archive goes now (the full worker's is 6 GB, and a build's peak is twice its venv);
+    # the outdated image after the build, which may reuse its layers.
+    rm -f "$CACHE/videojob-$name.tar" "$CACHE/videojob-$name.tar.inputs"
     # --force-rm: a failed build leaves no working container (the full worker's holds a 6 GB copy of its venv)
     local cmd=(buildah bud --layers --force-rm "${NO_CACHE[@]}" --isolation "$ISOLATION" --network host "${ULIMITS[@]}"
       -f "$dockerfile" -t "$tag" --label "io.videojob.inputs=$hash" --label "io.videojob.base=$base"
