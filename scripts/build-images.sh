@@ -77,6 +77,10 @@ for name in "${WANT[@]}"; do
 done
 
 command -v buildah >/dev/null || die "buildah missing (apt-get install buildah)"
+# One build at a time per machine: two would race on the same tags and archives.
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.build.lock"
+flock -n 9 || { log "waiting for another build-images.sh to finish"; flock 9; }
 VERSION=$(python3 -I -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["project"]["version"])' \
   pyproject.toml)
 mkdir -p "$CACHE/logs"

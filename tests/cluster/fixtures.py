@@ -4,6 +4,7 @@ CoreDNS; see node.py), and `namespace`, a fresh namespace."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import importlib.metadata
 import os
 import shutil
@@ -163,7 +164,25 @@ class MissingBinaries(RuntimeError):
 
 
 @contextlib.contextmanager
+def _node_lock() -> Iterator[None]:
+    """One node per machine: its containerd store and cgroup names are shared, so a second session waits here."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "node.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for another test session's node to stop ({CACHE / 'node.lock'})", flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield  # the lock goes with the file's close, also when the process is killed
+
+
+@contextlib.contextmanager
 def _running(root: Path, plane: ControlPlane) -> Iterator[KubeCluster]:
+    with _node_lock():
+        yield from _running_locked(root, plane)
+
+
+def _running_locked(root: Path, plane: ControlPlane) -> Iterator[KubeCluster]:
     t0 = time.monotonic()
     node = Node(root / "node", plane.assets, CACHE)
     watcher: PodWatch | None = None
