@@ -12,6 +12,49 @@ from .encode import SOFTWARE
 from .errors import BadInputError
 
 
+def check_output_place(output_path: Path, codec: str, input_path: Path, volume: Path | None = None) -> None:
+    """One clear line, before any work, for an output that cannot be written where it is asked for: a directory, a
+    parent that is missing (local mode) or cannot be made inside `volume` (a pod's output volume, where finalize
+    makes it), a place that is not writable, a suffix no muxer takes, a container that cannot hold the streams.
+
+    Both local mode (runner.run_local) and the cluster's detect pod ask this. What it makes to find out (missing
+    folders, a temp file) it removes again: a job that fails later leaves nothing behind.
+    """
+    if output_path.is_dir():
+        raise BadInputError(f"output {output_path} is a directory; give a file name such as {output_path / 'out.mp4'}")
+    made = _make_parents(output_path.parent, volume)
+    try:
+        check_output(input_path, output_path, codec)
+    finally:
+        for folder in reversed(made):  # finalize makes them again (atomic_path)
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+def _make_parents(parent: Path, volume: Path | None) -> list[Path]:
+    """The folders made for `parent`, outermost first. Without a volume the parent must exist already."""
+    if parent.is_dir():
+        return []
+    if volume is None or not parent.is_relative_to(volume):
+        raise BadInputError(f"output directory {parent} does not exist; create it first")
+    missing = [p for p in [parent, *parent.parents] if p.is_relative_to(volume) and not p.is_dir()]
+    missing.reverse()
+    made: list[Path] = []
+    try:
+        for folder in missing:
+            folder.mkdir()
+            made.append(folder)
+    except OSError as exc:
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        reason = "a file of that name is in the way" if isinstance(exc, FileExistsError) else exc.strerror
+        raise BadInputError(
+            f"output directory {parent} cannot be created ({reason}); choose another output path"
+        ) from exc
+    return made
+
+
 def check_output(input_path: Path, output_path: Path, codec: str) -> None:
     """Raise BadInputError when `output_path`'s format cannot take the video codec or the source's other streams.
 

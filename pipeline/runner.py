@@ -13,7 +13,7 @@ from queue import Empty
 from typing import Any
 
 from .config import JobConfig
-from .container import check_output
+from .container import check_output_place
 from .errors import BadInputError
 from .finalize import FinalReport
 from .guard import refuse_output_over_input
@@ -82,15 +82,6 @@ def pool_size(workers: int | None, segments: int) -> int:
     """Worker processes for `segments` segments: `workers` (None: auto, one per core), never more than segments."""
     wanted = workers if workers is not None else os.cpu_count() or 1
     return max(1, min(wanted, segments))
-
-
-def check_output_place(output_path: Path, codec: str, input_path: Path) -> None:
-    """One clear line, before any work, for an output that cannot be written where it is asked for."""
-    if not output_path.parent.is_dir():
-        raise BadInputError(f"output directory {output_path.parent} does not exist; create it first")
-    if output_path.is_dir():
-        raise BadInputError(f"output {output_path} is a directory; give a file name such as {output_path / 'out.mp4'}")
-    check_output(input_path, output_path, codec)
 
 
 def prepare_workdir(workdir: Path | str | None, output_path: Path) -> Path:

@@ -40,6 +40,7 @@ class WorkerEnv:
     config_json: str | None
     input_volume: Path | None = None
     output_volume: Path | None = None
+    keep_workdir: bool = True  # finalize removes the work directory only when the operator says so
 
     def config(self) -> JobConfig:
         if not self.config_json:
@@ -86,6 +87,7 @@ def read_env(stage: str) -> WorkerEnv:
         config_json=os.environ.get("VIDEOJOB_CONFIG"),
         input_volume=in_volume,
         output_volume=out_volume,
+        keep_workdir=os.environ.get("VIDEOJOB_KEEP_WORKDIR", "true").strip().lower() not in ("false", "0", "no"),
     )
 
 

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from videojob.pipeline import stages
+from videojob.pipeline.container import check_output_place
 from videojob.pipeline.guard import refuse_output_over_input
 
+from .cleanup import remove_workdir
 from .environment import WorkerEnv
 
 ProgressFn = Callable[[int, int], None]
@@ -77,10 +79,14 @@ class Timings:
 
 def detect(env: WorkerEnv) -> dict[str, Any]:
     timings = Timings()
+    config = env.config()
     if env.output is not None:  # before the work directory exists: a job that would destroy its input writes nothing
         refuse_output_over_input(env.input, env.output)
+        # An output that can never be written (a directory, no muxer for its suffix, a read-only folder) fails here,
+        # as bad input, before any segment runs: finalize would only find out after every GPU-second was spent.
+        check_output_place(env.output, config.encode.codec, env.input, volume=env.output_volume)
     # This pod may have no GPU while the segment pods have one: encoder auto is left to them unless NVENC works here.
-    plan = stages.detect_and_plan(env.input, env.workdir, env.config(), pin_encoder_here=False)
+    plan = stages.detect_and_plan(env.input, env.workdir, config, pin_encoder_here=False)
     return {
         "timings": timings.summary(),
         "segments": len(plan.segments),
@@ -117,6 +123,9 @@ def finalize(env: WorkerEnv) -> dict[str, Any]:
     assert env.output is not None
     timings = Timings()
     report = stages.finalize(env.input, env.workdir, env.output)
+    if not env.keep_workdir:
+        # The last act, after the output is in place: the segments and the plan are a second copy of the output.
+        remove_workdir(env.workdir, env.output_volume)
     return {
         "timings": timings.summary(),
         "output": report.output,
@@ -126,4 +135,14 @@ def finalize(env: WorkerEnv) -> dict[str, Any]:
     }
 
 
-RUN: dict[str, Callable[[WorkerEnv], dict[str, Any]]] = {"detect": detect, "segment": segment, "finalize": finalize}
+def cleanup(env: WorkerEnv) -> dict[str, Any]:
+    """The work directory of a failed VideoJob, removed (the operator runs this stage once the job has failed)."""
+    return {"workdir": str(env.workdir), "removed": remove_workdir(env.workdir, env.output_volume)}
+
+
+RUN: dict[str, Callable[[WorkerEnv], dict[str, Any]]] = {
+    "detect": detect,
+    "segment": segment,
+    "finalize": finalize,
+    "cleanup": cleanup,
+}

@@ -193,3 +193,105 @@ def test_the_entrypoint_knows_every_stage() -> None:
     from videojob.worker.stages import RUN
 
     assert sorted(STAGES) == sorted(RUN)
+
+
+def _volume_job(job: dict[str, str], tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """The job with its files on a `volume` folder, as the pods see their output volume."""
+    volume = tmp_path / "volume"
+    (volume / "in").mkdir(parents=True)
+    Path(job["VIDEOJOB_INPUT"]).rename(volume / "in" / "clip.mp4")
+    env = {
+        **job,
+        "VIDEOJOB_INPUT": str(volume / "in" / "clip.mp4"),
+        "VIDEOJOB_WORKDIR": str(volume / ".videojob" / "ns.clip.0123abcd"),
+        "VIDEOJOB_INPUT_VOLUME": str(volume),
+        "VIDEOJOB_OUTPUT_VOLUME": str(volume),
+    }
+    return volume, env
+
+
+@pytest.mark.parametrize(
+    ("case", "words"),
+    [
+        ("directory", ["is a directory"]),
+        ("no-suffix", ["no container format"]),
+        ("read-only", ["not writable"]),
+        ("file-in-the-way", ["cannot be created"]),
+    ],
+)
+def test_detect_refuses_an_output_that_can_never_be_written(
+    job: dict[str, str], tmp_path: Path, case: str, words: list[str]
+) -> None:
+    """Issue 12 D4: before any plan or segment, exit 2 (never retried), one line naming the output."""
+    volume, env = _volume_job(job, tmp_path)
+    out = {
+        "directory": volume / "results",
+        "no-suffix": volume / "results" / "clip",
+        "read-only": volume / "ro" / "clip.mp4",
+        "file-in-the-way": volume / "in" / "clip.mp4" / "x.mp4",
+    }[case]
+    if case == "directory":
+        out.mkdir()
+    if case == "read-only":
+        out.parent.mkdir()
+        out.parent.chmod(0o555)
+        if os.access(out.parent, os.W_OK):
+            pytest.skip("running as a user that may write anywhere")
+    rc, message, err = run_worker("detect", {**env, "VIDEOJOB_OUTPUT": str(out)}, tmp_path)
+    assert rc == 2 and message["kind"] == "bad-input", message
+    assert all(w in message["error"] for w in words) and str(out.parent) in message["error"], message
+    assert "Traceback" not in err
+    assert not Path(env["VIDEOJOB_WORKDIR"]).exists(), "refused before the work directory is made"
+    assert not (volume / "results" / "clip").exists() and not any(volume.rglob(".*tmp-*"))
+    if case == "no-suffix":
+        assert not (volume / "results").exists(), "the folders made for the check are removed again"
+
+
+def test_detect_accepts_an_output_folder_it_can_make_and_leaves_it_to_finalize(
+    job: dict[str, str], tmp_path: Path
+) -> None:
+    volume, env = _volume_job(job, tmp_path)
+    out = volume / "new" / "deeper" / "clip.mp4"
+    assert run_worker("detect", {**env, "VIDEOJOB_OUTPUT": str(out)}, tmp_path)[0] == 0
+    assert not (volume / "new").exists()
+    for index in range(3):
+        assert run_worker("segment", {**env, "JOB_COMPLETION_INDEX": str(index)}, tmp_path)[0] == 0
+    rc, _, err = run_worker("finalize", {**env, "VIDEOJOB_OUTPUT": str(out)}, tmp_path)
+    assert rc == 0, err
+    assert probe(out).frames == 48
+    assert Path(env["VIDEOJOB_WORKDIR"]).is_dir(), "kept when the operator does not ask for its removal"
+
+
+def test_finalize_removes_the_work_directory_when_asked(job: dict[str, str], tmp_path: Path) -> None:
+    volume, env = _volume_job(job, tmp_path)
+    out = volume / "out.mp4"
+    assert run_worker("detect", env, tmp_path)[0] == 0
+    for index in range(3):
+        assert run_worker("segment", {**env, "JOB_COMPLETION_INDEX": str(index)}, tmp_path)[0] == 0
+    rc, _, err = run_worker(
+        "finalize", {**env, "VIDEOJOB_OUTPUT": str(out), "VIDEOJOB_KEEP_WORKDIR": "false"}, tmp_path
+    )
+    assert rc == 0, err
+    assert probe(out).frames == 48 and not Path(env["VIDEOJOB_WORKDIR"]).exists()
+
+
+def test_cleanup_removes_only_its_own_work_directory(job: dict[str, str], tmp_path: Path) -> None:
+    volume, env = _volume_job(job, tmp_path)
+    assert run_worker("detect", env, tmp_path)[0] == 0
+    work = Path(env["VIDEOJOB_WORKDIR"])
+    other = volume / ".videojob" / "ns.other.deadbeef"
+    other.mkdir()
+    (other / "plan.json").write_text("{}")
+    (work / "link").symlink_to(volume / "in", target_is_directory=True)  # followed by nothing
+    rc, message, _ = run_worker("cleanup", env, tmp_path)
+    assert rc == 0 and message == {"workdir": str(work), "removed": True}
+    assert not work.exists() and (other / "plan.json").exists() and (volume / "in" / "clip.mp4").exists()
+    assert run_worker("cleanup", env, tmp_path)[1]["removed"] is False, "a rerun finds nothing to do"
+    # Anything but a folder directly under <volume>/.videojob is refused (exit 2), and left alone.
+    for bad in (volume / "in", volume / ".videojob", tmp_path):
+        rc, message, _ = run_worker("cleanup", {**env, "VIDEOJOB_WORKDIR": str(bad)}, tmp_path)
+        assert rc == 2 and ("refusing" in message["error"] or "outside" in message["error"]), message
+        assert bad.exists()
+    (volume / ".videojob" / "sneaky").symlink_to(volume / "in", target_is_directory=True)
+    rc, message, _ = run_worker("cleanup", {**env, "VIDEOJOB_WORKDIR": str(volume / ".videojob" / "sneaky")}, tmp_path)
+    assert rc == 2 and "symbolic link" in message["error"] and (volume / "in" / "clip.mp4").exists()
