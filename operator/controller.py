@@ -8,22 +8,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import metrics, progress
 from .builders import (
     ChildContext,
     InvalidSpecError,
-    build_detect_pod,
-    build_finalize_pod,
+    build_detect_job,
+    build_finalize_job,
     build_progress_secret,
     build_segment_job,
     context_from_body,
 )
-from .kube import Kube
-from .naming import child_name, selector
-from .observe import PodOutcome, completion_index, job_state, parse_time, pod_outcome
+from .kube import ChildRefusedError, Kube
+from .naming import STAGES, child_name, selector
+from .observe import JobState, PodOutcome, completion_index, job_state, parse_time, pod_outcome, why_not_started
 from .settings import OperatorSettings
 from .stalls import restart_stalled
 from .status import (
@@ -41,6 +41,7 @@ from .step import Step, iso
 
 log = logging.getLogger("videojob.operator")
 STAGE_SHARE = {"detect": (0, 5), "process": (5, 95), "finalize": (95, 100)}  # progress percent per stage
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 
 
 class Controller:
@@ -57,17 +58,34 @@ class Controller:
         )
         st = step.status
         if st.phase in TERMINAL:
-            self._expire(body, step)
             return step
-        st.observed_generation = step.generation
         try:
             ctx = context_from_body(
-                body, default_image=self.settings.worker_image, default_redis_url=self.settings.redis_url
+                body,
+                default_image=self.settings.worker_image,
+                default_redis_url=self.settings.redis_url,
+                propagate_keys=self.settings.propagate_keys,
+                child_ttl_seconds=self.settings.child_ttl_seconds,
             )
             ctx.config_json()  # refuses escaping model/template paths too
         except InvalidSpecError as e:
             self._fail(step, "InvalidSpec", str(e))
             return step
+        try:
+            self._advance(ctx, step)
+        except ChildRefusedError as e:  # never retried: the same manifest is refused every time
+            self._fail(step, "ChildRefused", f"the API server refused a child of this VideoJob: {e}", ctx, STAGES)
+        # Every accepted change is applied by now (suspend, maxParallelPods; the rest is immutable).
+        st.observed_generation = step.generation
+        return step
+
+    def _advance(self, ctx: ChildContext, step: Step) -> None:
+        st = step.status
+        limit = ctx.spec.active_deadline_seconds
+        if limit is not None and st.start_time and step.seconds_since(st.start_time) >= limit:
+            msg = f"the VideoJob ran longer than its activeDeadlineSeconds ({limit}s) in phase {st.phase}"
+            self._fail(step, "DeadlineExceeded", msg, ctx, STAGES)
+            return
         if st.phase in (None, "Pending"):
             self._start(ctx, step)
         if st.phase == "Detecting":
@@ -76,7 +94,6 @@ class Controller:
             self._processing(ctx, step)
         if st.phase == "Finalizing":
             self._finalizing(ctx, step)
-        return step
 
     # ---- phases ------------------------------------------------------------------------------------------
     def _start(self, ctx: ChildContext, step: Step) -> None:
@@ -95,8 +112,8 @@ class Controller:
         if st.segments and st.segments.total:  # planned already (the pod may be gone): go on
             self._begin_processing(ctx, step)
             return
-        pod = self._single_pod(ctx, step, "detect", build_detect_pod)
-        if pod is None or pod.phase != "Succeeded":
+        pod = self._single_job(ctx, step, "detect", build_detect_job)
+        if pod is None:
             return
         summary = pod.message or {}
         try:
@@ -117,7 +134,7 @@ class Controller:
             )
             self._fail(step, "SegmentsUnavailable", msg)
             return
-        secs = step.seconds_since(st.stage_starts.detect if st.stage_starts else None)
+        secs = _span([pod]) or step.seconds_since(st.stage_starts.detect if st.stage_starts else None)
         st.stage_seconds = StageSeconds(detect=round(secs, 3))
         metrics.observe_stage("detect", secs)
         self._observe_pending("detect", pod)
@@ -143,7 +160,9 @@ class Controller:
         step.condition("Ready", False, "Processing", st.message)
         if not self._create_segments(ctx, st.segments.total):
             return  # made before a restart: its state is read in the next step
-        if ctx.spec.suspend:
+        if ctx.job_labels and KUEUE_QUEUE_LABEL in dict(ctx.job_labels):
+            step.event("Queued", f"segment Job queued in Kueue LocalQueue {dict(ctx.job_labels)[KUEUE_QUEUE_LABEL]}")
+        elif ctx.spec.suspend:
             step.event("Suspended", "segment Job created suspended: set spec.suspend to false to run it")
         else:
             step.event(
@@ -161,26 +180,34 @@ class Controller:
             self._create_segments(ctx, st.segments.total)
             return
         js = job_state(job)
-        if js.suspended != ctx.spec.suspend:
-            self.kube.set_job_suspend(ctx.namespace, name, ctx.spec.suspend)
-            step.event(
-                "Suspended" if ctx.spec.suspend else "Resumed",
-                f"segment Job {'suspended' if ctx.spec.suspend else 'resumed'}",
-            )
-        step.condition("Suspended", ctx.spec.suspend, "Suspended" if ctx.spec.suspend else "Running")
+        self._apply_spec(ctx, step, job, js)
         done_before = st.segments.succeeded
+        pods: list[dict[str, Any]] | None = None
+        if js.failed_pods > st.segments.retries or js.active > js.ready or js.failure:
+            pods = self.kube.list_pods(ctx.namespace, selector(ctx.name, "segments"))
+        retries = st.segments.retries
+        if pods is not None and not js.failure:
+            retries = self._note_retries(ctx, step, "segments", pods, js.failed_pods, retries)
         st.segments = SegmentCounts(
-            total=st.segments.total, succeeded=len(js.completed), failed=len(js.failed), active=js.active
+            total=st.segments.total,
+            succeeded=len(js.completed),
+            failed=len(js.failed),
+            active=js.active,
+            retries=retries,
         )
         self._track_frames(ctx, step, js.completed, done_before)
         if js.failure:
-            self._segment_failed(ctx, step, js.failed, js.failure)
+            self._segment_failed(ctx, step, js.failed, js.failure, pods or [])
             return
         if js.complete:
-            secs = step.seconds_since(st.stage_starts.process if st.stage_starts else None)
+            done = [pod_outcome(p) for p in self.kube.list_pods(ctx.namespace, selector(ctx.name, "segments"))]
+            done = [p for p in done if p.phase == "Succeeded"]
+            secs = _span(done) or step.seconds_since(st.stage_starts.process if st.stage_starts else None)
             st.stage_seconds = (st.stage_seconds or StageSeconds()).model_copy(update={"process": round(secs, 3)})
             metrics.observe_stage("process", secs)
-            self._observe_segments(ctx)
+            for p in done:
+                if p.message and isinstance(p.message.get("seconds"), int | float):
+                    metrics.observe_segment(float(p.message["seconds"]))
             st.phase = "Finalizing"
             st.stage_starts = (st.stage_starts or StageStarts()).model_copy(update={"finalize": iso(step.now)})
             st.progress = STAGE_SHARE["finalize"][0]
@@ -190,17 +217,21 @@ class Controller:
             step.event("SegmentsDone", f"all {st.segments.total} segments done in {secs:.1f}s")
             self._finalizing(ctx, step)
             return
+        if pods is not None:
+            self._check_started(ctx, step, "segments", pods)
+            if st.phase == "Failed":
+                return
         st.message = f"{len(js.completed)}/{st.segments.total} segments done, {js.active} running"
-        if ctx.spec.suspend:
+        if js.suspended:
             st.message = f"suspended: {st.message}"
 
     def _finalizing(self, ctx: ChildContext, step: Step) -> None:
         st = step.status
-        pod = self._single_pod(ctx, step, "finalize", build_finalize_pod)
-        if pod is None or pod.phase != "Succeeded":
+        pod = self._single_job(ctx, step, "finalize", build_finalize_job)
+        if pod is None:
             return
         summary = pod.message or {}
-        secs = step.seconds_since(st.stage_starts.finalize if st.stage_starts else None)
+        secs = _span([pod]) or step.seconds_since(st.stage_starts.finalize if st.stage_starts else None)
         st.stage_seconds = (st.stage_seconds or StageSeconds()).model_copy(update={"finalize": round(secs, 3)})
         metrics.observe_stage("finalize", secs)
         self._observe_pending("finalize", pod)
@@ -216,6 +247,7 @@ class Controller:
         st.message = f"wrote {st.output.path} ({summary.get('bytes', '?')} bytes)"
         step.condition("Finalized", True, "OutputWritten", st.message)
         step.condition("Ready", True, "Succeeded", st.message)
+        step.condition("Complete", True, "Succeeded", st.message)  # `kubectl wait --for=condition=Complete`
         step.event("Succeeded", st.message)
         metrics.forget(ctx.namespace, ctx.name)
 
@@ -226,35 +258,99 @@ class Controller:
             self.kube.create(build_progress_secret(ctx))
         return self.kube.create(build_segment_job(ctx, total))
 
-    def _single_pod(self, ctx: ChildContext, step: Step, stage: str, build: Any) -> PodOutcome | None:
-        """The detect or finalize pod: created if absent, replaced after a transient failure (bounded)."""
-        name = child_name(ctx.name, stage)
-        raw = self.kube.get_pod(ctx.namespace, name)
-        if raw is None:
+    def _apply_spec(self, ctx: ChildContext, step: Step, job: dict[str, Any], js: JobState) -> None:
+        """The running segment Job follows the VideoJob's mutable fields: suspend and maxParallelPods. A Job that
+        Kueue manages is Kueue's to suspend and resume: the operator never un-suspends it."""
+        st = step.status
+        assert st.segments is not None
+        kueue = KUEUE_QUEUE_LABEL in ((job.get("metadata") or {}).get("labels") or {})
+        name = child_name(ctx.name, "segments")
+        patch: dict[str, Any] = {}
+        if not kueue and js.suspended != ctx.spec.suspend:
+            patch["suspend"] = ctx.spec.suspend
+            step.event(
+                "Suspended" if ctx.spec.suspend else "Resumed",
+                f"segment Job {'suspended' if ctx.spec.suspend else 'resumed'}",
+            )
+        parallelism = min(st.segments.total, ctx.spec.max_parallel_pods)
+        if not kueue and (job.get("spec") or {}).get("parallelism") != parallelism:
+            patch["parallelism"] = parallelism
+            step.event("Scaled", f"segment Job runs at most {parallelism} pods at once")
+        if patch:
+            self.kube.patch_job_spec(ctx.namespace, name, patch)
+        suspended = patch.get("suspend", js.suspended)
+        if kueue and suspended:
+            step.condition("Suspended", True, "Queued", "waiting for Kueue to admit the segment Job")
+        else:
+            step.condition("Suspended", suspended, "Suspended" if suspended else "Running")
+
+    def _single_job(self, ctx: ChildContext, step: Step, stage: str, build: Any) -> PodOutcome | None:
+        """Detect or finalize, a one-completion Job: created if absent; its pod's outcome once it succeeded."""
+        job = self.kube.get_job(ctx.namespace, child_name(ctx.name, stage))
+        if job is None:
             self.kube.create(build(ctx))
             return None
-        if raw["metadata"].get("deletionTimestamp"):
-            return None  # a replaced pod still going away: the new one comes once the name is free
-        pod = pod_outcome(raw)
-        if pod.phase != "Failed":
-            return pod
+        js = job_state(job)
         attempts = step.status.attempts or Attempts()
-        used = getattr(attempts, stage)
-        if pod.bad_input:
-            self._fail(step, f"{stage.capitalize()}Failed", f"{stage}: {pod.error}")
-        elif pod.disrupted or used < ctx.spec.retries_per_segment:
-            # Evictions do not count against the retries, like the Job's podFailurePolicy Ignore rule.
-            if not pod.disrupted:
-                step.status.attempts = attempts.model_copy(update={stage: used + 1})
-                metrics.add_retries(1)
-            step.event("Retrying", f"{stage} pod failed ({pod.error}); replacing it", warning=True)
-            self.kube.delete_pod(ctx.namespace, name, raw["metadata"].get("uid"))
-        else:
-            self._fail(step, f"{stage.capitalize()}Failed", f"{stage} failed {used + 1} times; last error: {pod.error}")
+        seen = getattr(attempts, stage)
+        if not (js.complete or js.failure or js.failed_pods > seen or js.active > js.ready):
+            return None  # running: nothing to read
+        pods = self.kube.list_pods(ctx.namespace, selector(ctx.name, stage))
+        if js.failure:
+            self._fail(step, f"{stage.capitalize()}Failed", _stage_error(stage, pods, js), ctx)
+            return None
+        if js.failed_pods > seen:
+            used = self._note_retries(ctx, step, stage, pods, js.failed_pods, seen)
+            step.status.attempts = attempts.model_copy(update={stage: used})
+        if js.complete:
+            done = [pod_outcome(p) for p in pods if (p.get("status") or {}).get("phase") == "Succeeded"]
+            return done[-1] if done else pod_outcome({"status": {"phase": "Succeeded"}})
+        self._check_started(ctx, step, stage, pods)
         return None
 
-    def _segment_failed(self, ctx: ChildContext, step: Step, failed: set[int], reason: str) -> None:
-        pods = self.kube.list_pods(ctx.namespace, selector(ctx.name, "segments"))
+    def _note_retries(
+        self, ctx: ChildContext, step: Step, stage: str, pods: list[dict[str, Any]], failed: int, seen: int
+    ) -> int:
+        """An Event per pod that failed since the last look (the Job retries it), and the retry metric."""
+        if failed <= seen:
+            return seen
+        limit = ctx.spec.retries_per_segment
+        fresh = sorted((p for p in pods if (p.get("status") or {}).get("phase") == "Failed"), key=_finished_at)
+        for raw in fresh[-(failed - seen) :]:
+            pod = pod_outcome(raw)
+            if pod.disrupted:
+                continue
+            index = completion_index(raw)
+            who = f"segment {index}" if stage == "segments" and index is not None else f"{stage} pod"
+            step.event("Retrying", f"{who} failed ({pod.error}); its Job retries it ({limit} retries allowed)", True)
+        metrics.add_retries(failed - seen)
+        return failed
+
+    def _check_started(self, ctx: ChildContext, step: Step, stage: str, pods: list[dict[str, Any]]) -> None:
+        """A pod that cannot start (no node fits, a missing claim or Secret, an image that cannot be pulled) is
+        named in a condition and an Event at once, and fails the VideoJob after spec.deadlines.pendingSeconds."""
+        st = step.status
+        stuck = [(raw, why) for raw in pods if (why := why_not_started(raw)) is not None]
+        before = next((c for c in st.conditions if c.type == "PodsStarted"), None)
+        if not stuck:
+            if before is not None and before.status == "False":
+                step.condition("PodsStarted", True, "Started", f"{stage} pods started")
+            return
+        raw, (reason, message) = stuck[0]
+        text = f"{stage} pod {raw['metadata']['name']} cannot start: {message}"
+        if before is None or before.message != text:
+            step.condition("PodsStarted", False, reason, text)
+            step.event(reason, text, warning=True)
+        created = min((parse_time(r["metadata"].get("creationTimestamp")) or step.now) for r, _ in stuck)
+        waited = (step.now - created).total_seconds()
+        limit = ctx.spec.deadlines.pending_seconds
+        if waited >= limit:
+            msg = f"{text} (for {waited:.0f}s, longer than spec.deadlines.pendingSeconds {limit}s)"
+            self._fail(step, reason, msg, ctx, (stage,))
+
+    def _segment_failed(
+        self, ctx: ChildContext, step: Step, failed: set[int], reason: str, pods: list[dict[str, Any]]
+    ) -> None:
         worst: tuple[int, PodOutcome] | None = None
         for raw in pods:
             index = completion_index(raw)
@@ -264,10 +360,10 @@ class Controller:
             if worst is None or (pod.message and not worst[1].message):
                 worst = (index, pod)
         if worst is None:
-            self._fail(step, "SegmentFailed", f"segment Job failed ({reason})")
+            self._fail(step, "SegmentFailed", f"segment Job failed ({reason})", ctx)
             return
         index, pod = worst
-        self._fail(step, "SegmentFailed", f"segment {index}: {pod.error}")
+        self._fail(step, "SegmentFailed", f"segment {index}: {pod.error}", ctx)
 
     def _track_frames(self, ctx: ChildContext, step: Step, completed: set[int], done_before: int) -> None:
         st = step.status
@@ -308,13 +404,11 @@ class Controller:
         if pod.created and pod.started:
             metrics.observe_pending(stage, max(0.0, (pod.started - pod.created).total_seconds()))
 
-    def _observe_segments(self, ctx: ChildContext) -> None:
-        for raw in self.kube.list_pods(ctx.namespace, selector(ctx.name, "segments")):
-            pod = pod_outcome(raw)
-            if pod.phase == "Succeeded" and pod.message and isinstance(pod.message.get("seconds"), int | float):
-                metrics.observe_segment(float(pod.message["seconds"]))
-
-    def _fail(self, step: Step, reason: str, message: str) -> None:
+    def _fail(
+        self, step: Step, reason: str, message: str, ctx: ChildContext | None = None, stop: tuple[str, ...] = ()
+    ) -> None:
+        """Failed, with the reason in status, a condition and an Event; the Jobs of `stop` (still running, or
+        waiting for a node that never comes) are deleted so that nothing keeps trying."""
         st = step.status
         st.phase = "Failed"
         st.message = message
@@ -322,9 +416,48 @@ class Controller:
         step.condition("Failed", True, reason, message)
         step.condition("Ready", False, reason, message)
         step.event(reason, message, warning=True)
+        if ctx is not None:
+            for stage in stop:
+                self.kube.delete_job(ctx.namespace, child_name(ctx.name, stage))
 
-    def _expire(self, body: Mapping[str, Any], step: Step) -> None:
-        ttl = (body.get("spec") or {}).get("ttlSecondsAfterFinished")
-        done = parse_time(step.status.completion_time)
-        if ttl is not None and done is not None and (step.now - done).total_seconds() >= ttl:
-            step.delete_self = True  # done by the handler once this timer tick has returned
+
+def expires_at(body: Mapping[str, Any]) -> datetime | None:
+    """When a finished VideoJob is deleted (spec.ttlSecondsAfterFinished after its completion); None: kept."""
+    ttl = (body.get("spec") or {}).get("ttlSecondsAfterFinished")
+    status = body.get("status") or {}
+    done = parse_time(status.get("completionTime")) if status.get("phase") in TERMINAL else None
+    return None if ttl is None or done is None else done + timedelta(seconds=int(ttl))
+
+
+def _finished_at(raw: dict[str, Any]) -> str:
+    for cs in (raw.get("status") or {}).get("containerStatuses") or []:
+        finished = ((cs.get("state") or {}).get("terminated") or {}).get("finishedAt")
+        if finished:
+            return str(finished)
+    return str((raw.get("metadata") or {}).get("creationTimestamp") or "")
+
+
+def _stage_error(stage: str, pods: list[dict[str, Any]], js: JobState) -> str:
+    """One line for a failed detect or finalize Job: the last failed pod's error."""
+    failed = sorted((p for p in pods if (p.get("status") or {}).get("phase") == "Failed"), key=_finished_at)
+    if not failed:
+        return f"{stage} Job failed ({js.failure})"
+    pod = pod_outcome(failed[-1])
+    if pod.bad_input:
+        return f"{stage}: {pod.error}"
+    return f"{stage} failed {js.failed_pods} times; last error: {pod.error}"
+
+
+def _span(pods: list[PodOutcome]) -> float:
+    """A stage's seconds from its workers' own clocks: the first process start to the last end (the
+    termination messages' timings), not the operator's ticks. 0 when a worker did not say."""
+    starts: list[float] = []
+    ends: list[float] = []
+    for pod in pods:
+        timings = (pod.message or {}).get("timings") or {}
+        begin, end = timings.get("process", timings.get("stage")), timings.get("end")
+        if not isinstance(begin, int | float) or not isinstance(end, int | float):
+            return 0.0
+        starts.append(float(begin))
+        ends.append(float(end))
+    return max(0.0, max(ends) - min(starts)) if starts else 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -11,6 +12,7 @@ from kubernetes.client.exceptions import ApiException
 from . import api
 
 TIMEOUT = (5, 30)  # connect, read seconds: never hang a handler on a dead API server
+_TIMEOUT = {"_request_timeout": TIMEOUT}
 
 
 def configure() -> None:
@@ -25,12 +27,25 @@ def _json(response: Any) -> dict[str, Any]:
     return json.loads(response.data)
 
 
+class ChildRefusedError(Exception):
+    """The API server refused a child as invalid (400/422): retrying the same manifest can never succeed.
+    str(e) is the server's message, which names the field (`spec.template.spec.tolerations[0].operator: ...`)."""
+
+
+def _refusal(e: ApiException) -> str:
+    try:
+        return str(json.loads(e.body or "{}").get("message") or e.reason)
+    except (TypeError, ValueError):
+        return str(e.reason)
+
+
 class Kube:
     def __init__(self) -> None:
         client = kubernetes.client.ApiClient()
         self.core = kubernetes.client.CoreV1Api(client)
         self.batch = kubernetes.client.BatchV1Api(client)
         self.custom = kubernetes.client.CustomObjectsApi(client)
+        self.coordination = kubernetes.client.CoordinationV1Api(client)
 
     def create(self, manifest: dict[str, Any]) -> bool:
         """Create a child; False when it exists already (a previous attempt or another replica made it)."""
@@ -48,6 +63,8 @@ class Kube:
         except ApiException as e:
             if e.status == 409:
                 return False
+            if e.status in (400, 422):
+                raise ChildRefusedError(_refusal(e)) from None
             raise
         return True
 
@@ -96,20 +113,24 @@ class Kube:
                 return None
             raise
 
-    def set_job_suspend(self, namespace: str, name: str, suspend: bool) -> None:
-        self.batch.patch_namespaced_job(name, namespace, {"spec": {"suspend": suspend}}, _request_timeout=TIMEOUT)
+    def patch_job_spec(self, namespace: str, name: str, spec: dict[str, Any]) -> None:
+        """`suspend` and `parallelism`: the two fields of a running Job that a VideoJob's spec may change."""
+        self.batch.patch_namespaced_job(name, namespace, {"spec": spec}, _request_timeout=TIMEOUT)
 
-    def delete_children(self, namespace: str, job_name: str, selector: str, names: list[str]) -> None:
-        """Stop a deleted VideoJob's work now instead of waiting for the garbage collector to get round to it."""
+    def delete_job(self, namespace: str, name: str) -> bool:
+        """Delete a Job and its pods (background propagation). False when it was gone already."""
         try:
-            self.batch.delete_namespaced_job(
-                job_name, namespace, propagation_policy="Background", _request_timeout=TIMEOUT
-            )
+            self.batch.delete_namespaced_job(name, namespace, propagation_policy="Background", _request_timeout=TIMEOUT)
         except ApiException as e:
             if e.status != 404:
                 raise
-        for name in names:
-            self.delete_pod(namespace, name)
+            return False
+        return True
+
+    def delete_children(self, namespace: str, job_name: str, selector: str, names: list[str]) -> None:
+        """Stop a deleted VideoJob's work now instead of waiting for the garbage collector to get round to it."""
+        for name in (job_name, *names):
+            self.delete_job(namespace, name)
         self.core.delete_collection_namespaced_pod(namespace, label_selector=selector, _request_timeout=TIMEOUT)
 
     def delete_videojob(self, namespace: str, name: str, uid: str) -> None:
@@ -123,3 +144,80 @@ class Kube:
         except ApiException as e:
             if e.status not in (404, 409):
                 raise
+
+    # ---- the output Lease (outputlock.py) and the Secret a VideoJob names for its Redis URL --------------------
+    def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return _json(
+                self.coordination.read_namespaced_lease(
+                    name, namespace, _preload_content=False, _request_timeout=TIMEOUT
+                )
+            )
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def create_lease(self, lease: dict[str, Any]) -> bool:
+        """False when a Lease of that name exists already (409)."""
+        try:
+            ns = lease["metadata"]["namespace"]
+            self.coordination.create_namespaced_lease(ns, lease, _request_timeout=TIMEOUT)  # type: ignore[arg-type]
+        except ApiException as e:
+            if e.status == 409:
+                return False
+            raise
+        return True
+
+    def replace_lease(self, lease: dict[str, Any]) -> bool:
+        """An update guarded by metadata.resourceVersion: False when someone changed the Lease first (409)."""
+        meta = lease["metadata"]
+        try:
+            name, ns = meta["name"], meta["namespace"]
+            self.coordination.replace_namespaced_lease(name, ns, lease, _request_timeout=TIMEOUT)  # type: ignore[arg-type]
+        except ApiException as e:
+            if e.status in (404, 409):
+                return False
+            raise
+        return True
+
+    def delete_lease(self, namespace: str, name: str, resource_version: str) -> bool:
+        """Delete the Lease only as it was read (precondition): never one another job has taken since."""
+        body = kubernetes.client.V1DeleteOptions(
+            preconditions=kubernetes.client.V1Preconditions(resource_version=resource_version)
+        )
+        try:
+            self.coordination.delete_namespaced_lease(name, namespace, body=body, _request_timeout=TIMEOUT)
+        except ApiException as e:
+            if e.status in (404, 409):
+                return False
+            raise
+        return True
+
+    def get_videojob(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return _json(
+                self.custom.get_namespaced_custom_object(
+                    api.GROUP, api.VERSION, namespace, api.PLURAL, name, _preload_content=False, **_TIMEOUT
+                )
+            )
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def read_secret_key(self, namespace: str, name: str, key: str) -> str | None:
+        """One key of a Secret, decoded; None when the Secret or the key is missing (or not readable as text)."""
+        try:
+            secret = _json(
+                self.core.read_namespaced_secret(name, namespace, _preload_content=False, _request_timeout=TIMEOUT)
+            )
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+        raw = (secret.get("data") or {}).get(key)
+        try:
+            return base64.b64decode(raw).decode() if raw else None
+        except ValueError:  # not base64 of UTF-8 text: no URL
+            return None

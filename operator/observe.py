@@ -41,10 +41,14 @@ class PodOutcome:
     disrupted: bool  # evicted/preempted: not the worker's fault
     started: datetime | None
     created: datetime | None
+    reason: str | None = None  # the pod's status.reason: DeadlineExceeded, Evicted ...
+    status_message: str = ""
 
     @property
     def error(self) -> str:
         """The worker's one-line error, or the best line the pod status offers."""
+        if self.reason == "DeadlineExceeded":  # the kubelet stopped it: the worker's own message says "terminated"
+            return f"stopped at its deadline ({self.status_message or 'activeDeadlineSeconds'})"
         if self.message and isinstance(self.message.get("error"), str):
             return self.message["error"]
         lines = [ln for ln in self.raw_message.splitlines() if ln.strip()]
@@ -87,7 +91,31 @@ def pod_outcome(pod: dict[str, Any]) -> PodOutcome:
         disrupted=disrupted,
         started=parse_time(terminated.get("startedAt") or status.get("startTime")),
         created=parse_time(meta.get("creationTimestamp")),
+        reason=status.get("reason"),
+        status_message=(status.get("message") or "").strip(),
     )
+
+
+# Container waiting reasons that do not clear up by themselves: the pod never starts until someone acts.
+STUCK_WAITING = frozenset(
+    {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError"}
+)
+
+
+def why_not_started(pod: dict[str, Any]) -> tuple[str, str] | None:
+    """(reason, message) when a Pending pod cannot start: the scheduler found no node (a missing claim, too few
+    resources, a node selector nothing matches) or its container cannot be created. None when it is on its way."""
+    status = pod.get("status") or {}
+    if status.get("phase") not in (None, "Pending") or (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return None
+    for c in status.get("conditions") or []:
+        if c.get("type") == "PodScheduled" and c.get("status") == "False" and c.get("reason") == "Unschedulable":
+            return "Unschedulable", (c.get("message") or "no node can run it").strip()
+    for cs in status.get("containerStatuses") or []:
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in STUCK_WAITING:
+            return waiting["reason"], (waiting.get("message") or waiting["reason"]).strip()
+    return None
 
 
 @dataclass(frozen=True)
@@ -95,6 +123,7 @@ class JobState:
     completed: set[int]
     failed: set[int]
     active: int
+    ready: int  # active pods that are running (no readiness probes: Ready once started)
     failed_pods: int
     suspended: bool
     complete: bool
@@ -109,6 +138,7 @@ def job_state(job: dict[str, Any]) -> JobState:
         completed=parse_indexes(status.get("completedIndexes")),
         failed=parse_indexes(status.get("failedIndexes")),
         active=int(status.get("active") or 0),
+        ready=int(status.get("ready") or 0),
         failed_pods=int(status.get("failed") or 0),
         suspended=bool((job.get("spec") or {}).get("suspend")),
         complete="Complete" in conditions,

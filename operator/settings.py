@@ -19,6 +19,10 @@ class OperatorSettings:
     stall_seconds: float  # a segment pod with no Redis heartbeat for this long is deleted and retried (stalls.py)
     metrics_port: int  # 0 = no metrics endpoint
     peering: str | None  # kopf peering name for several replicas; None = standalone (one replica)
+    # VideoJob label and annotation keys copied onto its Jobs (a key ending in "/" is a prefix): Kueue reads
+    # kueue.x-k8s.io/queue-name and priority-class from the Job it admits.
+    propagate_keys: tuple[str, ...] = ("kueue.x-k8s.io/",)
+    child_ttl_seconds: int = 600  # finished child Jobs and their pods are removed by the TTL controller after this
 
     @classmethod
     def from_env(cls) -> OperatorSettings:
@@ -29,4 +33,8 @@ class OperatorSettings:
             stall_seconds=_float("VIDEOJOB_STALL_SECONDS", 300.0),
             metrics_port=int(os.environ.get("VIDEOJOB_METRICS_PORT", "9090")),
             peering=os.environ.get("VIDEOJOB_PEERING") or None,
+            propagate_keys=tuple(
+                k.strip() for k in os.environ.get("VIDEOJOB_PROPAGATE_KEYS", "kueue.x-k8s.io/").split(",") if k.strip()
+            ),
+            child_ttl_seconds=int(os.environ.get("VIDEOJOB_CHILD_TTL_SECONDS", "600")),
         )

@@ -193,7 +193,44 @@ class ResourcesSpec(_Model):
     memory: str = Field(default="4Gi", max_length=32, pattern=_QUANTITY)
 
 
+class DeadlinesSpec(_Model):
+    """How long a stage may take before it is stopped (on by default: nothing waits for ever without a reason).
+
+    The stage deadlines are each pod's activeDeadlineSeconds (one attempt; the Job retries a segment that
+    overran, like any other failure); `pendingSeconds` ends the VideoJob when a pod cannot start (no node fits,
+    a missing claim or Secret, an image that cannot be pulled) for that long."""
+
+    pending_seconds: int = Field(default=600, ge=1, le=604800)
+    detect_seconds: int = Field(default=3600, ge=1, le=604800)
+    segment_seconds: int = Field(default=21600, ge=1, le=604800)
+    finalize_seconds: int = Field(default=21600, ge=1, le=604800)
+
+
+class SecretKeyRef(_Model):
+    """A key of a Secret in the VideoJob's namespace."""
+
+    name: str = Field(max_length=253, pattern=_CLAIM_NAME)
+    key: str = Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
+
+
+class RedisSpec(_Model):
+    """Where segment pods report progress. The URL may carry a password, so it is never written in the spec (where
+    `kubectl apply` would copy it into an annotation anyone who may read VideoJobs sees): segment pods read it with
+    a secretKeyRef, and the operator reads the Secret to reach the same Redis."""
+
+    url_secret_ref: SecretKeyRef
+
+
 _FREE_FORM = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+
+
+def _set_once(field: str) -> JsonDict:
+    """A transition rule: an optional immutable field can be neither added nor removed after creation (a
+    field-level `self == oldSelf` only runs when both sides have the field)."""
+    return {
+        "rule": f"has(self.{field}) == has(oldSelf.{field})",
+        "message": f"{field} is immutable once the VideoJob exists; create a new VideoJob",
+    }
 
 
 def _needs_gpu(section: str, field: str, value: str) -> JsonDict:
@@ -229,25 +266,45 @@ class VideoJobSpec(_Model):
         default_factory=ResourcesSpec, **_extra(default={}, **{"x-kubernetes-validations": [_IMMUTABLE]})
     )
     # Unset: the operator's VIDEOJOB_WORKER_IMAGE.
-    worker_image: str | None = Field(default=None, max_length=512)
-    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    # Fixed once the VideoJob exists, like the pod template of a Job: a change could reach only the children not
+    # created yet, and observedGeneration would claim a spec that the running pods do not have.
+    worker_image: str | None = Field(
+        default=None, max_length=512, **_extra(**{"x-kubernetes-validations": [_IMMUTABLE]})
+    )
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        default="IfNotPresent", **_extra(**{"x-kubernetes-validations": [_IMMUTABLE]})
+    )
     node_selector: dict[str, str] | None = Field(default=None, **_extra(maxProperties=64))
     tolerations: list[dict[str, Any]] | None = Field(default=None, max_length=64, **_extra(items=_FREE_FORM))
     affinity: dict[str, Any] | None = Field(default=None, **_extra(**_FREE_FORM))
-    priority_class_name: str | None = Field(default=None, max_length=253)
-    runtime_class_name: str | None = Field(default=None, max_length=253)
+    priority_class_name: str | None = Field(
+        default=None, max_length=253, **_extra(**{"x-kubernetes-validations": [_IMMUTABLE]})
+    )
+    runtime_class_name: str | None = Field(
+        default=None, max_length=253, **_extra(**{"x-kubernetes-validations": [_IMMUTABLE]})
+    )
+    # Mutable: a change is patched onto the running segment Job's parallelism.
     max_parallel_pods: int = Field(default=8, ge=1, le=10000)
-    retries_per_segment: int = Field(default=3, ge=0, le=100)
+    retries_per_segment: int = Field(default=3, ge=0, le=100, **_extra(**{"x-kubernetes-validations": [_IMMUTABLE]}))
     suspend: bool = False
     ttl_seconds_after_finished: int | None = Field(default=None, ge=0)
+    # The whole VideoJob, from its start: past it, the job fails with reason DeadlineExceeded (like a Job's).
+    active_deadline_seconds: int | None = Field(default=None, ge=1)
+    deadlines: DeadlinesSpec = Field(
+        default_factory=DeadlinesSpec, **_extra(default={}, **{"x-kubernetes-validations": [_IMMUTABLE]})
+    )
     # Unset: the operator's VIDEOJOB_REDIS_URL (progress is optional; the job never depends on Redis).
-    redis_url: str | None = Field(default=None, max_length=1024, pattern=r"^rediss?://")
+    redis: RedisSpec | None = Field(default=None, **_extra(**{"x-kubernetes-validations": [_IMMUTABLE]}))
+    # The work directory (status.workdir) stays after the job ends: for a look at the segments, or to resume a
+    # failed job with another VideoJob. Unset, it is removed after success and after failure.
+    keep_workdir: bool = False
 
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
                 _needs_gpu("decode", "hwaccel", "cuda"),
                 _needs_gpu("encode", "encoder", "nvenc"),
+                *(_set_once(f) for f in ("workerImage", "priorityClassName", "runtimeClassName")),
             ]
         }
     )
@@ -268,4 +325,19 @@ class VideoJobSpec(_Model):
 
 # Fields whose change after creation the API server refuses (see the CEL rules above). The rest only affects
 # children not yet created, except `suspend` (mirrored onto the Indexed Job) and `ttlSecondsAfterFinished`.
-IMMUTABLE_FIELDS = ["input", "output", "detector", "operation", "segmentation", "encode", "decode", "resources"]
+IMMUTABLE_FIELDS = [
+    "input",
+    "output",
+    "detector",
+    "operation",
+    "segmentation",
+    "encode",
+    "decode",
+    "resources",
+    "workerImage",
+    "imagePullPolicy",
+    "priorityClassName",
+    "runtimeClassName",
+    "retriesPerSegment",
+    "deadlines",
+]

@@ -17,7 +17,7 @@ class _Model(BaseModel):
 
 
 class Condition(_Model):
-    """metav1.Condition: types Ready, Detected, Processed, Finalized, Suspended, Failed."""
+    """metav1.Condition: types Ready, Detected, Processed, Finalized, Suspended, PodsStarted, Complete, Failed."""
 
     type: str = Field(max_length=316)
     status: Literal["True", "False", "Unknown"]
@@ -32,6 +32,8 @@ class SegmentCounts(_Model):
     succeeded: int = Field(default=0, ge=0)
     failed: int = Field(default=0, ge=0)
     active: int = Field(default=0, ge=0)
+    # Segment pods that failed and were retried (evictions and preemptions are not counted: no retry is used).
+    retries: int = Field(default=0, ge=0)
 
 
 class FrameCounts(_Model):
@@ -54,7 +56,7 @@ class StageStarts(_Model):
 
 
 class Attempts(_Model):
-    """Pods of the single-pod stages that failed transiently and were replaced."""
+    """Pods of the detect and finalize Jobs that failed and were retried by their Job."""
 
     detect: int = Field(default=0, ge=0)
     finalize: int = Field(default=0, ge=0)

@@ -22,7 +22,6 @@ class Step:
     now: datetime
     generation: int | None
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
-    delete_self: bool = False
 
     def event(self, reason: str, message: str, warning: bool = False) -> None:
         self.events.append(("Warning" if warning else "Normal", reason, message))

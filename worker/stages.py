@@ -61,7 +61,7 @@ def process_start_epoch() -> float | None:
 
 class Timings:
     """Wall-clock marks of a stage's start-up, for the termination message (bench/bench_node.py reads them):
-    process start, stage start (interpreter and imports done) and, for segments, the first frames written."""
+    process start, stage start (interpreter and imports done), for segments the first frames written, and the end."""
 
     def __init__(self) -> None:
         self.marks: dict[str, float] = {}
@@ -74,6 +74,9 @@ class Timings:
         self.marks.setdefault(name, time.time())
 
     def summary(self) -> dict[str, float]:
+        """The marks so far plus `end` (now: the stage's work is done), from which the operator takes the
+        stage's seconds."""
+        self.mark("end")
         return {k: round(v, 3) for k, v in self.marks.items()}
 
 

@@ -2,13 +2,13 @@
 
 from .context import ChildContext, InvalidSpecError, context_from_body, relative_path
 from .secrets import build_progress_secret
-from .stages import build_detect_pod, build_finalize_pod, build_segment_job, detect_gpus, finalize_gpus
+from .stages import build_detect_job, build_finalize_job, build_segment_job, detect_gpus, finalize_gpus
 
 __all__ = [
     "ChildContext",
     "InvalidSpecError",
-    "build_detect_pod",
-    "build_finalize_pod",
+    "build_detect_job",
+    "build_finalize_job",
     "build_progress_secret",
     "build_segment_job",
     "context_from_body",

@@ -51,10 +51,23 @@ class ChildContext:
     input_path: str
     output_path: str
     workdir: str
+    # spec.redis.urlSecretRef (name, key): the user's Secret with the Redis URL. Then redis_url is None: the
+    # operator reads the Secret when it needs the URL, and the pods read it themselves.
+    redis_secret: tuple[str, str] | None = None
+    # The VideoJob's labels and annotations that its Jobs carry too (OperatorSettings.propagate_keys).
+    job_labels: tuple[tuple[str, str], ...] = ()
+    job_annotations: tuple[tuple[str, str], ...] = ()
+    child_ttl_seconds: int = 600
 
     @property
     def job_key(self) -> str:
-        return f"{self.namespace}/{self.name}"
+        """The Redis key's job part: with the uid, so that a VideoJob recreated under the same name never reads the
+        progress of the one before it."""
+        return f"{self.namespace}/{self.name}/{self.uid}"
+
+    @property
+    def reports_progress(self) -> bool:
+        return bool(self.redis_url or self.redis_secret)
 
     def owner_reference(self) -> dict[str, Any]:
         return {
@@ -78,8 +91,20 @@ class ChildContext:
         return json.dumps(config, separators=(",", ":"), sort_keys=True)
 
 
+def _matching(values: Mapping[str, str] | None, keys: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    def wanted(key: str) -> bool:
+        return any(key.startswith(k) if k.endswith("/") else key == k for k in keys)
+
+    return tuple(sorted((k, v) for k, v in (values or {}).items() if wanted(k)))
+
+
 def context_from_body(
-    body: Mapping[str, Any], *, default_image: str, default_redis_url: str | None = None
+    body: Mapping[str, Any],
+    *,
+    default_image: str,
+    default_redis_url: str | None = None,
+    propagate_keys: tuple[str, ...] = (),
+    child_ttl_seconds: int = 600,
 ) -> ChildContext:
     meta = body["metadata"]
     try:
@@ -111,9 +136,13 @@ def context_from_body(
         uid=meta["uid"],
         spec=spec,
         image=image,
-        redis_url=spec.redis_url or default_redis_url,
+        redis_url=None if spec.redis else default_redis_url,
+        redis_secret=(spec.redis.url_secret_ref.name, spec.redis.url_secret_ref.key) if spec.redis else None,
         volumes=volumes,
         input_path=posixpath.join(in_mount, in_path),
         output_path=posixpath.join(out_mount, out_path),
         workdir=posixpath.join(out_mount, ".videojob", workdir_name(meta["namespace"], meta["name"], meta["uid"])),
+        job_labels=_matching(meta.get("labels"), propagate_keys),
+        job_annotations=_matching(meta.get("annotations"), propagate_keys),
+        child_ttl_seconds=child_ttl_seconds,
     )

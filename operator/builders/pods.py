@@ -34,10 +34,12 @@ def pod_security_context() -> dict[str, Any]:
 
 
 def redis_url_env(ctx: ChildContext) -> dict[str, Any]:
-    """VIDEOJOB_REDIS_URL from the VideoJob's Secret (build_progress_secret), never as a plain value: anyone who
-    may read pods in the namespace would see a password in it. Optional: Redis is never load-bearing, so a
-    missing Secret costs the progress, not the segment."""
-    ref = {"name": secret_name(ctx.name), "key": api.REDIS_URL_KEY, "optional": True}
+    """VIDEOJOB_REDIS_URL from a Secret, never as a plain value: anyone who may read pods in the namespace would see
+    a password in it. The user's Secret (spec.redis.urlSecretRef), else the VideoJob's own one that holds the
+    operator's default URL (build_progress_secret). Optional: Redis is never load-bearing, so a missing Secret
+    costs the progress, not the segment."""
+    name, key = ctx.redis_secret or (secret_name(ctx.name), api.REDIS_URL_KEY)
+    ref = {"name": name, "key": key, "optional": True}
     return {"name": "VIDEOJOB_REDIS_URL", "valueFrom": {"secretKeyRef": ref}}
 
 
@@ -62,7 +64,7 @@ def _env(ctx: ChildContext, extra: dict[str, str], gpus: int, stage: str) -> lis
         # NVENC/NVDEC need the `video` driver capability, which the NVIDIA runtime leaves out by default.
         values["NVIDIA_DRIVER_CAPABILITIES"] = "compute,utility,video"
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in values.items()]
-    if ctx.redis_url and stage == "segments":  # only segment workers report progress and heartbeats
+    if ctx.reports_progress and stage == "segments":  # only segment workers report progress and heartbeats
         env.append(redis_url_env(ctx))
     return env
 
@@ -107,8 +109,15 @@ def pod_template(
         "terminationMessagePath": api.TERMINATION_LOG,
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
+    deadlines = spec.deadlines
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
+        # One attempt's deadline: the kubelet stops the pod and its Job retries it like any other failure.
+        "activeDeadlineSeconds": {
+            "detect": deadlines.detect_seconds,
+            "segments": deadlines.segment_seconds,
+            "finalize": deadlines.finalize_seconds,
+        }[stage],
         "automountServiceAccountToken": False,  # workers never talk to the API server
         "enableServiceLinks": False,
         "securityContext": pod_security_context(),

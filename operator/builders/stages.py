@@ -1,4 +1,4 @@
-"""The three children of a VideoJob: detect pod, Indexed Job of segment pods, finalize pod. Pure functions."""
+"""The three children of a VideoJob, all Jobs: detect, an Indexed Job of segment pods, finalize. Pure functions."""
 
 from __future__ import annotations
 
@@ -11,17 +11,66 @@ from .pods import pod_template
 
 
 def _metadata(ctx: ChildContext, stage: str) -> dict[str, Any]:
-    return {
+    meta: dict[str, Any] = {
         "name": child_name(ctx.name, stage),
         "namespace": ctx.namespace,
-        "labels": labels(ctx.name, stage),
+        "labels": {**dict(ctx.job_labels), **labels(ctx.name, stage)},
         "ownerReferences": [ctx.owner_reference()],
+    }
+    if ctx.job_annotations:
+        meta["annotations"] = dict(ctx.job_annotations)
+    return meta
+
+
+def _failure_policy() -> dict[str, Any]:
+    """Evictions, preemption and node drains are not the stage's fault and use no retry; bad input (exit 2)
+    can never succeed: the Job fails that index (segments) or the whole Job (detect, finalize) at once."""
+    return {
+        "rules": [
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+            {
+                "action": "FailJob",
+                "onExitCodes": {
+                    "containerName": api.WORKER_CONTAINER,
+                    "operator": "In",
+                    "values": [api.EXIT_BAD_INPUT],
+                },
+            },
+        ]
     }
 
 
-def _pod(ctx: ChildContext, stage: str, env: dict[str, str] | None, gpus: int) -> dict[str, Any]:
+def _job(ctx: ChildContext, stage: str, template: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _metadata(ctx, stage),
+        "spec": {
+            # Finished Jobs and their pods go by themselves; the VideoJob's status keeps what they reported.
+            "ttlSecondsAfterFinished": ctx.child_ttl_seconds,
+            # A failed pod is replaced only once it has fully terminated: never two workers on one output file.
+            "podReplacementPolicy": "Failed",
+            **spec,
+            "template": template,
+        },
+    }
+
+
+def _single_job(ctx: ChildContext, stage: str, env: dict[str, str], gpus: int) -> dict[str, Any]:
+    """Detect or finalize: a one-completion Job, so that retries, lost nodes and deadlines are the Job
+    controller's work (a bare pod on a lost node stays Unknown for ever)."""
     template = pod_template(ctx, stage, env=env, gpus=gpus)
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": _metadata(ctx, stage), "spec": template["spec"]}
+    return _job(
+        ctx,
+        stage,
+        template,
+        {
+            "completions": 1,
+            "parallelism": 1,
+            "backoffLimit": ctx.spec.retries_per_segment,
+            "podFailurePolicy": _failure_policy(),
+        },
+    )
 
 
 def detect_gpus(ctx: ChildContext) -> int:
@@ -35,13 +84,13 @@ def finalize_gpus(ctx: ChildContext) -> int:
     return ctx.spec.resources.gpus_per_pod if enc.stage == "finalize" and enc.encoder != "software" else 0
 
 
-def build_detect_pod(ctx: ChildContext) -> dict[str, Any]:
-    # The output's path too, so that detect refuses an output that is the input before any GPU time is spent.
-    return _pod(ctx, "detect", {"VIDEOJOB_OUTPUT": ctx.output_path}, detect_gpus(ctx))
+def build_detect_job(ctx: ChildContext) -> dict[str, Any]:
+    # The output's path too: detect checks it (not the input, writable, a known format) before any GPU time.
+    return _single_job(ctx, "detect", {"VIDEOJOB_OUTPUT": ctx.output_path}, detect_gpus(ctx))
 
 
-def build_finalize_pod(ctx: ChildContext) -> dict[str, Any]:
-    return _pod(ctx, "finalize", {"VIDEOJOB_OUTPUT": ctx.output_path}, finalize_gpus(ctx))
+def build_finalize_job(ctx: ChildContext) -> dict[str, Any]:
+    return _single_job(ctx, "finalize", {"VIDEOJOB_OUTPUT": ctx.output_path}, finalize_gpus(ctx))
 
 
 def build_segment_job(ctx: ChildContext, segments: int) -> dict[str, Any]:
@@ -60,34 +109,21 @@ def build_segment_job(ctx: ChildContext, segments: int) -> dict[str, Any]:
             },
         }
     )
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": _metadata(ctx, "segments"),
-        "spec": {
+    policy = _failure_policy()
+    # Bad input in one segment fails that index at once; maxFailedIndexes 0 then fails the Job.
+    policy["rules"][1]["action"] = "FailIndex"
+    return _job(
+        ctx,
+        "segments",
+        template,
+        {
             "completions": segments,
             "parallelism": min(segments, spec.max_parallel_pods),
             "completionMode": "Indexed",
             "backoffLimitPerIndex": spec.retries_per_segment,
             # One segment that cannot be done makes the whole output impossible: fail fast.
             "maxFailedIndexes": 0,
-            "podReplacementPolicy": "Failed",
-            "podFailurePolicy": {
-                "rules": [
-                    # Evictions, preemption, node drains: not the segment's fault, no retry used.
-                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
-                    # Bad input (exit 2): retrying cannot help.
-                    {
-                        "action": "FailIndex",
-                        "onExitCodes": {
-                            "containerName": api.WORKER_CONTAINER,
-                            "operator": "In",
-                            "values": [api.EXIT_BAD_INPUT],
-                        },
-                    },
-                ]
-            },
+            "podFailurePolicy": policy,
             "suspend": spec.suspend,
-            "template": template,
         },
-    }
+    )

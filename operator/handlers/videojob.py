@@ -1,10 +1,12 @@
-"""VideoJob handlers: one kopf timer per unfinished VideoJob drives the state machine in controller.py."""
+"""VideoJob handlers: a kopf timer per live VideoJob drives the state machine in controller.py; a watch keeps the
+phase counts and deletes finished VideoJobs after their ttlSecondsAfterFinished."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -12,7 +14,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from .. import api, metrics
-from ..controller import Controller
+from ..controller import Controller, expires_at
 from ..kube import Kube, configure
 from ..naming import child_name, selector
 from ..settings import OperatorSettings
@@ -24,6 +26,8 @@ _controller: Controller | None = None
 # Status this process wrote last, per uid: the watch may lag behind our own patch by a tick.
 _written: dict[str, dict[str, Any]] = {}
 _phases: dict[str, str] = {}
+_expiries: dict[str, threading.Timer] = {}
+_lock = threading.Lock()
 
 
 def controller() -> Controller:
@@ -34,11 +38,19 @@ def controller() -> Controller:
     return _controller
 
 
-@kopf.timer(api.GROUP, api.VERSION, api.PLURAL, interval=SETTINGS.resync_seconds, initial_delay=0.0)
+def _live(status: kopf.Status, **_: Any) -> bool:
+    """Only unfinished VideoJobs have a timer. kopf keeps its finalizer on an object while a timer matches it,
+    so a finished VideoJob loses the finalizer and costs nothing (and stays deletable with no operator)."""
+    phase = dict(status or {}).get("phase")
+    return phase not in TERMINAL
+
+
+@kopf.timer(api.GROUP, api.VERSION, api.PLURAL, interval=SETTINGS.resync_seconds, initial_delay=0.0, when=_live)
 def reconcile(body: kopf.Body, status: kopf.Status, uid: str, patch: kopf.Patch, **_: Any) -> None:
-    seen = dict(status)
+    stored = {k: v for k, v in dict(status).items() if k != "kopf"}
+    seen = stored
     mine = _written.get(uid)
-    if mine is not None and _rank(mine) > _rank(seen):
+    if mine is not None and _rank(mine) > _rank(stored):
         seen = mine
     try:
         step = controller().reconcile(body, seen)
@@ -49,24 +61,48 @@ def reconcile(body: kopf.Body, status: kopf.Status, uid: str, patch: kopf.Patch,
         # kopf.event, not kopf.info: posting.level (WARNING) keeps kopf's per-tick logs out of the Events.
         kopf.event(body, type=kind, reason=reason, message=message)
     new = step.status.model_dump(by_alias=True, exclude_none=True, mode="json")
-    if new != {k: v for k, v in seen.items() if k != "kopf"}:
+    # Compared with what the API server holds, not with what we wrote: a write that failed is written again.
+    if new != stored:
         patch.status.update(new)
         _written[uid] = new
-    if step.delete_self:
-        # ttlSecondsAfterFinished: delete only after this tick returns. kopf removes its finalizer once no timer
-        # runs; a delete issued from inside the running timer can leave the finalizer waiting for another event.
-        meta = body["metadata"]
-        threading.Timer(0.5, _expire, args=(meta["namespace"], meta["name"], uid)).start()
     if new.get("phase"):
         _phases[uid] = new["phase"]
     metrics.set_phase_counts(dict(Counter(_phases.values())))
 
 
+@kopf.on.event(api.GROUP, api.VERSION, api.PLURAL)
+def watch(event: kopf.RawEvent, body: kopf.Body, uid: str, **_: Any) -> None:
+    """Every VideoJob, finished or not (a low-level watch: no finalizer, no stored state). A finished one with
+    ttlSecondsAfterFinished is deleted when that has passed, also after an operator restart (the watch starts
+    with a listing)."""
+    if event.get("type") == "DELETED":
+        _forget(uid)
+        return
+    phase = (body.get("status") or {}).get("phase")
+    if phase:
+        _phases[uid] = phase
+        metrics.set_phase_counts(dict(Counter(_phases.values())))
+    when = expires_at(body)
+    if when is None:
+        return
+    meta = body["metadata"]
+    delay = max(0.0, (when - datetime.now(UTC)).total_seconds())
+    with _lock:
+        if uid in _expiries:
+            return
+        timer = threading.Timer(delay, _expire, args=(meta["namespace"], meta["name"], uid))
+        timer.daemon = True
+        _expiries[uid] = timer
+    timer.start()
+
+
 def _expire(namespace: str, name: str, uid: str) -> None:
     try:
         controller().kube.delete_videojob(namespace, name, uid)
-    except (ApiException, HTTPError, OSError) as e:  # the next tick tries again
-        log.warning("could not delete expired VideoJob %s/%s: %s", namespace, name, e)
+    except (ApiException, HTTPError, OSError) as e:
+        log.warning("could not delete expired VideoJob %s/%s (the next event tries again): %s", namespace, name, e)
+        with _lock:
+            _expiries.pop(uid, None)
 
 
 _ORDER = {p: i for i, p in enumerate(["", "Pending", "Detecting", "Processing", "Finalizing"])}
@@ -77,6 +113,16 @@ def _rank(status: dict[str, Any]) -> tuple[int, int]:
     phase = status.get("phase") or ""
     segments = (status.get("segments") or {}).get("succeeded", 0)
     return (len(_ORDER) if phase in TERMINAL else _ORDER.get(phase, 0), segments)
+
+
+def _forget(uid: str) -> None:
+    _written.pop(uid, None)
+    _phases.pop(uid, None)
+    with _lock:
+        timer = _expiries.pop(uid, None)
+    if timer is not None:
+        timer.cancel()
+    metrics.set_phase_counts(dict(Counter(_phases.values())))
 
 
 @kopf.on.delete(api.GROUP, api.VERSION, api.PLURAL, optional=True)
@@ -93,7 +139,5 @@ def forget(namespace: str | None, name: str, uid: str, **_: Any) -> None:
         )
     except (ApiException, HTTPError, OSError) as e:
         log.warning("could not delete the children of %s/%s now (the garbage collector will): %s", namespace, name, e)
-    _written.pop(uid, None)
-    _phases.pop(uid, None)
+    _forget(uid)
     metrics.forget(namespace, name)
-    metrics.set_phase_counts(dict(Counter(_phases.values())))

@@ -12,8 +12,8 @@ import pytest
 from videojob.operator import api
 from videojob.operator.builders import (
     InvalidSpecError,
-    build_detect_pod,
-    build_finalize_pod,
+    build_detect_job,
+    build_finalize_job,
     build_progress_secret,
     build_segment_job,
     context_from_body,
@@ -47,12 +47,12 @@ def env_of(pod_spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def all_manifests(ctx) -> list[dict[str, Any]]:
-    return [build_detect_pod(ctx), build_segment_job(ctx, 7), build_finalize_pod(ctx)]
+    return [build_detect_job(ctx), build_segment_job(ctx, 7), build_finalize_job(ctx)]
 
 
 def pod_specs(ctx) -> list[dict[str, Any]]:
     detect, job, final = all_manifests(ctx)
-    return [detect["spec"], job["spec"]["template"]["spec"], final["spec"]]
+    return [m["spec"]["template"]["spec"] for m in (detect, job, final)]
 
 
 @pytest.mark.parametrize(
@@ -111,6 +111,37 @@ def test_segment_pods_get_their_index_from_the_downward_api() -> None:
     assert container(build_segment_job(ctx_of(), 4)["spec"]["template"]["spec"])["command"][-1] == "segment"
 
 
+def test_detect_and_finalize_are_one_completion_jobs_with_the_failure_rules() -> None:
+    ctx = ctx_of(retriesPerSegment=2, deadlines={"detectSeconds": 120, "finalizeSeconds": 900})
+    for build, deadline in ((build_detect_job, 120), (build_finalize_job, 900)):
+        job = build(ctx)
+        assert job["kind"] == "Job"
+        spec = job["spec"]
+        assert (spec["completions"], spec["parallelism"], spec["backoffLimit"]) == (1, 1, 2)
+        assert spec["podReplacementPolicy"] == "Failed" and spec["ttlSecondsAfterFinished"] > 0
+        ignore, fail = spec["podFailurePolicy"]["rules"]
+        assert ignore == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
+        assert fail["action"] == "FailJob" and fail["onExitCodes"]["values"] == [2]
+        assert spec["template"]["spec"]["activeDeadlineSeconds"] == deadline
+    segment_pod = build_segment_job(ctx_of(deadlines={"segmentSeconds": 77}), 2)["spec"]["template"]["spec"]
+    assert segment_pod["activeDeadlineSeconds"] == 77
+
+
+def test_chosen_labels_and_annotations_reach_the_jobs() -> None:
+    meta = {
+        "labels": {"kueue.x-k8s.io/queue-name": "gpus", "team": "a"},
+        "annotations": {"kueue.x-k8s.io/priority-class": "low", "note": "x"},
+    }
+    raw = body()
+    raw["metadata"].update(meta)
+    ctx = context_from_body(raw, default_image="img:1", propagate_keys=("kueue.x-k8s.io/", "team"))
+    for job in all_manifests(ctx):
+        assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpus"
+        assert job["metadata"]["labels"]["team"] == "a"
+        assert job["metadata"]["annotations"] == {"kueue.x-k8s.io/priority-class": "low"}
+        assert job["metadata"]["labels"]["videojob.dev/job"] == "clip"
+
+
 def test_suspend_mirrors_spec() -> None:
     assert build_segment_job(ctx_of(suspend=True), 3)["spec"]["suspend"] is True
     assert build_segment_job(ctx_of(), 3)["spec"]["suspend"] is False
@@ -129,12 +160,12 @@ def test_gpu_requests_equal_limits(resource: str) -> None:
 
 def test_gpu_only_where_a_stage_uses_it() -> None:
     plain = ctx_of()
-    assert "nvidia.com/gpu" not in container(build_detect_pod(plain)["spec"])["resources"]["requests"]
-    assert "nvidia.com/gpu" not in container(build_finalize_pod(plain)["spec"])["resources"]["requests"]
+    assert "nvidia.com/gpu" not in container(build_detect_job(plain)["spec"]["template"]["spec"])["resources"]["requests"]
+    assert "nvidia.com/gpu" not in container(build_finalize_job(plain)["spec"]["template"]["spec"])["resources"]["requests"]
     yolo = ctx_of(detector={"kind": "yolo", "model": "models/yolo.pt"})
-    assert container(build_detect_pod(yolo)["spec"])["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert container(build_detect_job(yolo)["spec"]["template"]["spec"])["resources"]["limits"]["nvidia.com/gpu"] == "1"
     late = ctx_of(encode={"stage": "finalize", "encoder": "nvenc"})
-    assert container(build_finalize_pod(late)["spec"])["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert container(build_finalize_job(late)["spec"]["template"]["spec"])["resources"]["limits"]["nvidia.com/gpu"] == "1"
     cpu_only = ctx_of(resources={"gpusPerPod": 0})
     seg = container(build_segment_job(cpu_only, 2)["spec"]["template"]["spec"])
     assert set(seg["resources"]["requests"]) == {"cpu", "memory"}
@@ -170,13 +201,13 @@ def test_one_claim_shared_by_input_and_output() -> None:
         assert env["VIDEOJOB_TERMINATION_LOG"] == container(spec)["terminationMessagePath"]
         assert container(spec)["terminationMessagePolicy"] == "FallbackToLogsOnError"
         assert "VIDEOJOB_REDIS_URL" not in env
-    assert env_of(build_finalize_pod(ctx)["spec"])["VIDEOJOB_OUTPUT"] == f"{api.DATA_MOUNT}/out/clip.mp4"
-    assert env_of(build_detect_pod(ctx)["spec"])["VIDEOJOB_OUTPUT"] == f"{api.DATA_MOUNT}/out/clip.mp4"
+    assert env_of(build_finalize_job(ctx)["spec"]["template"]["spec"])["VIDEOJOB_OUTPUT"] == f"{api.DATA_MOUNT}/out/clip.mp4"
+    assert env_of(build_detect_job(ctx)["spec"]["template"]["spec"])["VIDEOJOB_OUTPUT"] == f"{api.DATA_MOUNT}/out/clip.mp4"
 
 
 def test_separate_output_claim_mounts_input_read_only() -> None:
     ctx = ctx_of(output={"claimName": "results", "path": "done/clip.mp4"}, redisUrl="redis://r:6379/0")
-    spec = build_finalize_pod(ctx)["spec"]
+    spec = build_finalize_job(ctx)["spec"]["template"]["spec"]
     claims = {v["name"]: v["persistentVolumeClaim"] for v in spec["volumes"] if "persistentVolumeClaim" in v}
     assert claims == {
         "input": {"claimName": "media", "readOnly": True},
@@ -240,14 +271,14 @@ def test_config_env_is_the_pipeline_job_config() -> None:
         encode={"codec": "hevc", "quality": 30},
         segmentation={"segments": 4},
     )
-    config = JobConfig.model_validate_json(env_of(build_detect_pod(ctx)["spec"])["VIDEOJOB_CONFIG"])
+    config = JobConfig.model_validate_json(env_of(build_detect_job(ctx)["spec"]["template"]["spec"])["VIDEOJOB_CONFIG"])
     assert config.detector.kind == "static" and config.detector.sample_every == 3
     assert config.detector.regions[0].h == pytest.approx(0.3)
     assert (config.operation.kind, config.operation.pixelate_blocks) == ("pixelate", 12)
     assert (config.encode.codec, config.encode.quality, config.segmentation.segments) == ("hevc", 30, 4)
     # No detector given: nothing is detected, like JobConfig's own default.
     assert (
-        JobConfig.model_validate_json(env_of(build_detect_pod(ctx_of())["spec"])["VIDEOJOB_CONFIG"]).detector.kind
+        JobConfig.model_validate_json(env_of(build_detect_job(ctx_of())["spec"]["template"]["spec"])["VIDEOJOB_CONFIG"]).detector.kind
         == "none"
     )
 
@@ -313,10 +344,10 @@ def test_invalid_specs_are_refused_with_the_field(field: str, spec: dict[str, An
 
 
 def test_worker_image_default_and_override() -> None:
-    assert container(build_detect_pod(ctx_of())["spec"])["image"] == "registry.local/videojob-worker:1"
+    assert container(build_detect_job(ctx_of())["spec"]["template"]["spec"])["image"] == "registry.local/videojob-worker:1"
     mine = ctx_of(workerImage="mine:2", imagePullPolicy="Always")
-    assert container(build_detect_pod(mine)["spec"])["image"] == "mine:2"
-    assert container(build_detect_pod(mine)["spec"])["imagePullPolicy"] == "Always"
+    assert container(build_detect_job(mine)["spec"]["template"]["spec"])["image"] == "mine:2"
+    assert container(build_detect_job(mine)["spec"]["template"]["spec"])["imagePullPolicy"] == "Always"
     with pytest.raises(InvalidSpecError, match=r"spec\.workerImage"):
         context_from_body(body(), default_image="")
 

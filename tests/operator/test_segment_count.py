@@ -1,6 +1,6 @@
 """D13: an explicit `segmentation.segments` is honoured or refused with a message, never silently lowered.
 
-The controller with a fake Kube (no cluster): the detect pod reports a plan, the controller decides."""
+The controller with a fake Kube (no cluster): the detect Job's pod reports a plan, the controller decides."""
 
 from __future__ import annotations
 
@@ -21,15 +21,9 @@ class FakeKube:
         self.summary = summary
         self.created: list[dict[str, Any]] = []
 
-    def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
-        message = json.dumps(self.summary)
-        state = {"terminated": {"exitCode": 0, "message": message}}
-        return {
-            "metadata": {"name": name, "namespace": namespace, "uid": "pod-uid"},
-            "status": {"phase": "Succeeded", "containerStatuses": [{"name": "worker", "state": state}]},
-        }
-
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        if name.endswith("-detect"):  # the detect Job completed; the segment Job does not exist yet
+            return {"metadata": {"name": name}, "spec": {}, "status": {"succeeded": 1, "conditions": [COMPLETE]}}
         return None
 
     def create(self, manifest: dict[str, Any]) -> bool:
@@ -37,7 +31,18 @@ class FakeKube:
         return True
 
     def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
-        return []
+        if not selector.endswith("stage=detect"):
+            return []
+        state = {"terminated": {"exitCode": 0, "message": json.dumps(self.summary)}}
+        return [
+            {
+                "metadata": {"name": "many-detect-x1y2z", "namespace": namespace, "uid": "pod-uid"},
+                "status": {"phase": "Succeeded", "containerStatuses": [{"name": "worker", "state": state}]},
+            }
+        ]
+
+
+COMPLETE = {"type": "Complete", "status": "True"}
 
 
 def reconcile(segmentation: dict[str, Any], planned: int, frames: int) -> tuple[Any, FakeKube]:

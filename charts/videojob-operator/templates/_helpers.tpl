@@ -68,11 +68,12 @@ The operator's RBAC rules: exactly those of deploy/manifests/rbac.yaml (tests/sh
 - apiGroups: ["videojob.dev"]
   resources: ["videojobs/finalizers"]
   verbs: ["update"]
-# Detect and finalize pods; deletecollection by label when a VideoJob is deleted.
+# The Jobs' pods: read termination messages and why a pod cannot start; delete a stalled segment pod;
+# deletecollection by label when a VideoJob is deleted. Pods are made by the Job controller, never by us.
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "create", "delete", "deletecollection"]
-# The Indexed Job of segment pods.
+  verbs: ["get", "list", "delete", "deletecollection"]
+# The detect, segment and finalize Jobs.
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["get", "create", "patch", "delete"]
