@@ -1,4 +1,4 @@
-"""`videojob submit|status|watch|logs|cancel`: VideoJobs on a cluster (also `kubectl videojob ...`).
+"""`videojob submit|list|status|watch|logs|cancel`: VideoJobs on a cluster (also `kubectl videojob ...`).
 
 Every failure ends in one line on stderr and exit code 1: no kubeconfig, API server unreachable, CRD not
 installed, VideoJob not found, forbidden, or refused by validation.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import re
 import sys
 import time
@@ -17,69 +16,72 @@ from typing import Any
 
 from videojob.operator import api, naming
 
+from .cluster import CliError, Cluster
 from .kubeview import FINAL, Watcher, describe
+from .messages import validation_line
+from .output import FORMATS, as_list, dump, table
 
-TIMEOUT = (5, 30)
-
-
-class CliError(Exception):
-    """One line for a person; exit code 1."""
+JOB_NAME = "NAME"  # shtab's completion for VideoJob names hangs off this metavar (see completion.py)
 
 
 def add_parsers(sub: Any) -> None:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-n", "--namespace", help="default: the kubeconfig context's namespace, else default")
-    common.add_argument("--kubeconfig", help="default: $KUBECONFIG or ~/.kube/config, in a pod its ServiceAccount")
-    common.add_argument("--context", help="kubeconfig context (default: the current one)")
-
-    submit = sub.add_parser("submit", parents=[common], help="create a VideoJob for a video on a volume claim")
-    submit.add_argument("input", help="path of the video inside the claim, e.g. in/street.mp4")
-    submit.add_argument("--claim", required=True, help="PersistentVolumeClaim holding the input")
-    submit.add_argument("-o", "--output", required=True, help="output path inside the claim (or --output-claim)")
-    submit.add_argument("--output-claim", help="claim for the output (default: --claim)")
-    submit.add_argument("--name", help="VideoJob name (default: generated from the input's name)")
-    submit.add_argument("--op", choices=["blur", "pixelate", "fill", "inpaint", "none"], default="blur")
-    submit.add_argument("--detector", choices=["yolo", "template", "static", "none"])
-    submit.add_argument("--model", help="YOLO weights: relative = on the claim, absolute = in the image")
-    submit.add_argument("--template", help="template image on the claim, for --detector template")
-    submit.add_argument("--region", action="append", default=[], metavar="X,Y,W,H", help="fixed region in 0..1")
-    submit.add_argument("--classes", help="YOLO class ids, comma separated")
-    submit.add_argument("--dense", action="store_true", help="segments re-detect on their own frames")
-    submit.add_argument("--segments", type=int, help="number of segments (default: planned from the video)")
-    submit.add_argument("--gpus", type=int, help="GPUs per segment pod (0: CPU, software encoding)")
-    submit.add_argument("--gpu-resource", help="e.g. nvidia.com/gpu or nvidia.com/mig-1g.10gb")
-    submit.add_argument("--runtime-class", help="RuntimeClass of the worker pods, e.g. nvidia")
-    submit.add_argument("--image", help="worker image (default: the operator's)")
-    submit.add_argument("--max-parallel", type=int, help="segment pods at once")
-    submit.add_argument("--codec", choices=["h264", "hevc"])
-    submit.add_argument("--encoder", choices=["auto", "nvenc", "software"])
-    submit.add_argument(
-        "--hwaccel", choices=["auto", "cuda", "none"], help="segment decoding: NVDEC (cuda) or software"
+    common.add_argument(
+        "-n", "--namespace", help="namespace of the VideoJob (default: the kubeconfig context's, else default)"
     )
-    submit.add_argument("--watch", action="store_true", help="then follow it like `videojob watch`")
-    submit.set_defaults(func=cmd_submit)
+    common.add_argument(
+        "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config; in a pod its ServiceAccount)"
+    )
+    common.add_argument("--context", help="kubeconfig context to use (default: the current one)")
+    fmt = argparse.ArgumentParser(add_help=False)
+    fmt.add_argument("-o", "--output", choices=FORMATS, help="print the object(s) as json, yaml, or kind/name lines")
 
-    status = sub.add_parser("status", parents=[common], help="a VideoJob's phase, progress and output")
-    status.add_argument("name")
-    status.add_argument("--json", action="store_true", help="print .status as JSON")
+    _add_submit(sub, common, fmt)
+
+    listing = sub.add_parser(
+        "list", aliases=["ls"], parents=[common, fmt], help="list VideoJobs with their phase and progress"
+    )
+    listing.add_argument(
+        "-A", "--all-namespaces", action="store_true", help="VideoJobs of every namespace (needs the right to list)"
+    )
+    listing.add_argument("-l", "--selector", help="label selector, e.g. team=media")
+    listing.set_defaults(func=cmd_list)
+
+    status = sub.add_parser("status", parents=[common, fmt], help="a VideoJob's phase, progress and output")
+    status.add_argument("name", metavar=JOB_NAME, help="the VideoJob")
+    status.add_argument("--json", action="store_true", help="print only .status, as JSON")
     status.set_defaults(func=cmd_status)
 
-    watch = sub.add_parser("watch", parents=[common], help="live progress bars until Succeeded or Failed")
-    watch.add_argument("name")
-    watch.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
+    watch = sub.add_parser(
+        "watch", parents=[common], help="live progress through the API's watch until Succeeded or Failed"
+    )
+    watch.add_argument("name", metavar=JOB_NAME, help="the VideoJob")
     watch.set_defaults(func=cmd_watch)
 
-    logs = sub.add_parser("logs", parents=[common], help="logs of a VideoJob's detect, segment or finalize pod")
-    logs.add_argument("name")
+    logs = sub.add_parser("logs", parents=[common], help="logs of a VideoJob's detect, segment or finalize pods")
+    logs.add_argument("name", metavar=JOB_NAME, help="the VideoJob")
     which = logs.add_mutually_exclusive_group()
-    which.add_argument("--segment", type=int, metavar="I", help="the pod of segment I")
-    which.add_argument("--stage", choices=["detect", "finalize"], help="default: the stage now running")
-    logs.add_argument("--tail", type=int, help="last N lines only")
+    which.add_argument("--segment", type=int, metavar="I", help="only the pod(s) of segment I")
+    which.add_argument(
+        "--stage",
+        choices=["detect", "segments", "finalize"],
+        help="only this stage's pods (default: the stage now running; with -f every stage as it comes)",
+    )
+    logs.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="stream the logs of the job's pods as they run, each line prefixed with its pod's stage, until the "
+        "VideoJob succeeds or fails",
+    )
+    logs.add_argument("--tail", type=int, metavar="N", help="last N lines of each pod only")
     logs.set_defaults(func=cmd_logs)
 
     cancel = sub.add_parser("cancel", parents=[common], help="delete a VideoJob and its pods")
-    cancel.add_argument("name")
-    cancel.add_argument("--wait", type=float, default=10.0, help="seconds to wait for the operator to release it")
+    cancel.add_argument("name", metavar=JOB_NAME, help="the VideoJob")
+    cancel.add_argument(
+        "--wait", type=float, default=10.0, help="seconds to wait for the operator to release it (default 10)"
+    )
     cancel.add_argument(
         "--force",
         action="store_true",
@@ -89,103 +91,80 @@ def add_parsers(sub: Any) -> None:
     cancel.set_defaults(func=cmd_cancel)
 
 
+def _add_submit(sub: Any, common: argparse.ArgumentParser, fmt: argparse.ArgumentParser) -> None:
+    s = sub.add_parser(
+        "submit",
+        parents=[common, fmt],
+        help="create a VideoJob for a video on a volume claim",
+        description="Create a VideoJob. With --dry-run, print it instead (-o yaml by default).",
+    )
+    s.add_argument("input", help="path of the video inside the claim, e.g. in/street.mp4")
+    s.add_argument("output_path", metavar="OUTPUT", help="path of the result inside the claim (or --output-claim)")
+    s.add_argument("--claim", required=True, help="PersistentVolumeClaim holding the input")
+    s.add_argument("--output-claim", help="claim for the output (default: --claim)")
+    s.add_argument("--name", help="VideoJob name (default: generated from the input's file name)")
+    s.add_argument(
+        "--dry-run",
+        nargs="?",
+        const="client",
+        choices=["client", "server"],
+        help="print the VideoJob instead of creating it: client (checked here) or server (also checked by the "
+        "API server's schema and rules, nothing stored)",
+    )
+    s.add_argument(
+        "--op",
+        choices=["blur", "pixelate", "fill", "inpaint", "none"],
+        default="blur",
+        help="what happens to the regions (default blur)",
+    )
+    s.add_argument(
+        "--detector",
+        choices=["yolo", "template", "static", "none"],
+        help="default: static with --region, template with --template, yolo with --model",
+    )
+    s.add_argument("--model", help="YOLO weights: relative = on the claim, absolute = in the image")
+    s.add_argument("--template", help="template image on the claim, for --detector template")
+    s.add_argument("--region", action="append", default=[], metavar="X,Y,W,H", help="fixed region in 0..1 (repeatable)")
+    s.add_argument("--classes", help="YOLO class ids, comma separated (default 0: person)")
+    s.add_argument("--dense", action="store_true", help="segments re-detect on their own frames")
+    s.add_argument("--segments", type=int, help="number of segments (default: planned from the video)")
+    s.add_argument("--gpus", type=int, help="GPUs per segment pod (0: CPU, software encoding; default 1)")
+    s.add_argument("--gpu-resource", help="extended resource for GPUs, e.g. nvidia.com/gpu or nvidia.com/mig-1g.10gb")
+    s.add_argument("--cpu", metavar="QUANTITY", help="CPU request of each worker pod, e.g. 500m or 2 (default 2)")
+    s.add_argument(
+        "--memory", metavar="QUANTITY", help="memory request and limit of each worker pod, e.g. 2Gi (default 4Gi)"
+    )
+    s.add_argument("--priority-class", metavar="NAME", help="PriorityClass of the worker pods")
+    s.add_argument(
+        "--node-selector",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="node label the worker pods need (repeatable, or comma separated)",
+    )
+    s.add_argument("--runtime-class", help="RuntimeClass of the worker pods, e.g. nvidia")
+    s.add_argument("--image", help="worker image (default: the operator's)")
+    s.add_argument("--max-parallel", type=int, help="segment pods running at once (default 8)")
+    s.add_argument("--codec", choices=["h264", "hevc"], help="output codec (default h264)")
+    s.add_argument(
+        "--encoder", choices=["auto", "nvenc", "software"], help="auto: NVENC when the pod has a GPU (default)"
+    )
+    s.add_argument(
+        "--hwaccel", choices=["auto", "cuda", "none"], help="segment decoding: NVDEC (cuda) or software (none)"
+    )
+    s.add_argument("--watch", action="store_true", help="then follow it like `videojob watch`")
+    s.set_defaults(func=cmd_submit)
+
+
 def _entry(func: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
         try:
-            return int(func(args, Cluster(args)) or 0)
+            return int(func(args) or 0)
         except CliError as e:
             print(f"videojob: {e}", file=sys.stderr)
             return 1
 
     return run
-
-
-class Cluster:
-    """The kubernetes client, with the few calls the commands make and their errors turned into one line."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        from kubernetes import client, config  # lazily: `videojob run` never pays for it
-
-        self.client = client
-        try:
-            if args.kubeconfig or args.context or not _in_cluster():
-                self.api = config.new_client_from_config(config_file=args.kubeconfig, context=args.context)
-                contexts, current = config.list_kube_config_contexts(config_file=args.kubeconfig)
-                chosen = next((c for c in contexts if c["name"] == args.context), None) if args.context else current
-                default_ns = (chosen or {}).get("context", {}).get("namespace") or "default"
-            else:
-                config.load_incluster_config()
-                self.api = client.ApiClient()
-                with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as f:
-                    default_ns = f.read().strip()
-        except (config.ConfigException, OSError) as e:
-            raise CliError(f"no usable kubeconfig ({_line(e)}): set KUBECONFIG or pass --kubeconfig") from None
-        self.api.configuration.retries = 0  # fail fast when the API server is down
-        self.namespace = args.namespace or default_ns
-        self.server = self.api.configuration.host
-        self.custom = client.CustomObjectsApi(self.api)
-        self.core = client.CoreV1Api(self.api)
-
-    def call(self, what: str, fn: Any, *a: Any, **kw: Any) -> Any:
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
-
-        try:
-            return fn(*a, _request_timeout=TIMEOUT, **kw)
-        except HTTPError as e:
-            raise CliError(f"cannot reach the Kubernetes API server at {self.server}: {_line(e)}") from None
-        except ApiException as e:
-            raise CliError(self._explain(what, e)) from None
-
-    def _explain(self, what: str, e: Any) -> str:
-        try:
-            body = json.loads(e.body or "{}")
-        except ValueError:
-            body = {}
-        message = _line(body.get("message") or e.reason or str(e.status))
-        if e.status == 404 and not self.crd_installed():
-            return (
-                f"the VideoJob CRD ({api.PLURAL}.{api.GROUP}) is not installed in this cluster: "
-                "kubectl apply -f crds/videojob.yaml, or helm install charts/videojob-operator"
-            )
-        if e.status == 404:
-            return f"{what} not found in namespace {self.namespace!r}"
-        if e.status == 409:
-            return f"{what} already exists in namespace {self.namespace!r}: pick another --name"
-        if e.status == 403:
-            return f"forbidden: {message}"
-        if e.status == 401:
-            return f"not authorized by {self.server}: check the kubeconfig's credentials"
-        return f"{what}: {message}"
-
-    def crd_installed(self) -> bool:
-        """Discovery: does the API server serve videojob.dev/v1alpha1 at all?"""
-        try:
-            groups = self.client.ApisApi(self.api).get_api_versions(_request_timeout=TIMEOUT).groups
-        except Exception:
-            return True  # cannot tell: say "not found" rather than blame the CRD
-        return any(g.name == api.GROUP and any(v.version == api.VERSION for v in g.versions) for g in groups)
-
-    def get(self, name: str) -> dict[str, Any]:
-        return self.call(
-            f"videojob {name!r}",
-            self.custom.get_namespaced_custom_object,
-            api.GROUP,
-            api.VERSION,
-            self.namespace,
-            api.PLURAL,
-            name,
-        )
-
-
-def _in_cluster() -> bool:
-    import os
-
-    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and not os.environ.get("KUBECONFIG")
-
-
-def _line(e: object) -> str:
-    return " ".join(str(e).split())[:400]
 
 
 def build_spec(args: argparse.Namespace) -> dict[str, Any]:
@@ -201,18 +180,27 @@ def build_spec(args: argparse.Namespace) -> dict[str, Any]:
         if value:
             detector[key] = value
     if args.classes:
-        detector["classes"] = [int(c) for c in args.classes.split(",")]
+        detector["classes"] = _classes(args.classes)
     if args.dense:
         detector["dense"] = True
     spec: dict[str, Any] = {
         "input": {"claimName": args.claim, "path": args.input},
-        "output": {"path": args.output, **({"claimName": args.output_claim} if args.output_claim else {})},
+        "output": {"path": args.output_path, **({"claimName": args.output_claim} if args.output_claim else {})},
         "detector": detector,
         "operation": {"kind": args.op},
     }
     if args.segments:
         spec["segmentation"] = {"segments": args.segments}
-    resources = {k: v for k, v in (("gpusPerPod", args.gpus), ("gpuResourceName", args.gpu_resource)) if v is not None}
+    resources = {
+        k: v
+        for k, v in (
+            ("gpusPerPod", args.gpus),
+            ("gpuResourceName", args.gpu_resource),
+            ("cpu", args.cpu),
+            ("memory", args.memory),
+        )
+        if v is not None
+    }
     if resources:
         spec["resources"] = resources
     encode = {k: v for k, v in (("codec", args.codec), ("encoder", args.encoder)) if v}
@@ -220,9 +208,12 @@ def build_spec(args: argparse.Namespace) -> dict[str, Any]:
         spec["encode"] = encode
     if args.hwaccel:
         spec["decode"] = {"hwaccel": args.hwaccel}
+    if args.node_selector:
+        spec["nodeSelector"] = _node_selector(args.node_selector)
     for key, value in (
         ("workerImage", args.image),
         ("runtimeClassName", args.runtime_class),
+        ("priorityClassName", args.priority_class),
         ("maxParallelPods", args.max_parallel),
     ):
         if value is not None:
@@ -233,8 +224,7 @@ def build_spec(args: argparse.Namespace) -> dict[str, Any]:
     try:
         VideoJobSpec.model_validate(spec)  # the operator's own model: refuse here what the operator would
     except ValidationError as e:
-        err = e.errors()[0]
-        raise CliError(f"invalid job: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+        raise CliError(f"invalid job: {validation_line(e)}") from None
     return spec
 
 
@@ -246,55 +236,111 @@ def _region(text: str) -> dict[str, float]:
     return {"left": x, "top": y, "width": w, "height": h}
 
 
+def _classes(text: str) -> list[int]:
+    try:
+        return [int(c) for c in text.split(",") if c.strip()]
+    except ValueError:
+        raise CliError(
+            f"--classes {text!r}: expected YOLO class ids as comma-separated numbers (0 is person)"
+        ) from None
+
+
+def _node_selector(values: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in (p.strip() for v in values for p in v.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"--node-selector {item!r}: expected KEY=VALUE, e.g. nvidia.com/gpu.product=NVIDIA-L4")
+        out[key] = value
+    return out
+
+
 def _generate_name(path: str) -> str:
     stem = re.sub(r"[^a-z0-9-]+", "-", PurePosixPath(path).stem.lower()).strip("-")[:40] or "job"
     return f"{stem}-"
 
 
-@_entry
-def cmd_submit(args: argparse.Namespace, k: Cluster) -> int:
+def manifest(args: argparse.Namespace, namespace: str | None) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": args.name} if args.name else {"generateName": _generate_name(args.input)}
-    body = {"apiVersion": api.API_VERSION, "kind": api.KIND, "metadata": meta, "spec": build_spec(args)}
-    what = f"videojob {args.name!r}" if args.name else "videojob"
-    created = k.call(
-        what, k.custom.create_namespaced_custom_object, api.GROUP, api.VERSION, k.namespace, api.PLURAL, body
-    )
-    name = created["metadata"]["name"]
-    print(f"videojob {name} created in namespace {k.namespace}")
-    if args.watch:
-        args.name, args.interval = name, 1.0
-        return _watch(args, k)
-    return 0
+    if namespace:
+        meta["namespace"] = namespace
+    return {"apiVersion": api.API_VERSION, "kind": api.KIND, "metadata": meta, "spec": build_spec(args)}
 
 
 @_entry
-def cmd_status(args: argparse.Namespace, k: Cluster) -> int:
-    job = k.get(args.name)
-    status = job.get("status") or {}
-    if args.json:
-        print(json.dumps(status, indent=2, sort_keys=True))
+def cmd_submit(args: argparse.Namespace) -> int:
+    if args.dry_run == "client":
+        # Nothing is sent: a kubeconfig only lends its namespace when there is one.
+        namespace = args.namespace
+        if namespace is None:
+            with contextlib.suppress(CliError):
+                namespace = Cluster(args).namespace
+        print(dump(manifest(args, namespace), args.output or "yaml"))
         return 0
-    print(describe(job))
+    k = Cluster(args)
+    body = manifest(args, k.namespace)
+    created = k.create(body, dry_run=args.dry_run == "server")
+    if args.dry_run:
+        print(dump(created, args.output or "yaml"))
+        return 0
+    name = created["metadata"]["name"]
+    if args.output:
+        print(dump(created, args.output))
+    else:
+        print(f"videojob {name} created in namespace {k.namespace}")
+    if args.watch:
+        return _watch(k, name)
     return 0
 
 
 @_entry
-def cmd_watch(args: argparse.Namespace, k: Cluster) -> int:
-    return _watch(args, k)
+def cmd_list(args: argparse.Namespace) -> int:
+    k = Cluster(args)
+    listing = as_list(k.list_jobs(args.all_namespaces, args.selector))
+    if args.output:
+        print(dump(listing, args.output))
+        return 0
+    if not listing["items"]:
+        where = "any namespace" if args.all_namespaces else f"namespace {k.namespace}"
+        print(f"No VideoJobs in {where}.", file=sys.stderr)
+        return 0
+    print(table(listing["items"], namespaces=args.all_namespaces))
+    return 0
 
 
-def _watch(args: argparse.Namespace, k: Cluster) -> int:
-    with Watcher(args.name) as view:
-        while True:
-            job = k.get(args.name)
+@_entry
+def cmd_status(args: argparse.Namespace) -> int:
+    job = Cluster(args).get(args.name)
+    if args.output:
+        print(dump(job, args.output))
+    elif args.json:
+        print(dump(job.get("status") or {}, "json"))
+    else:
+        print(describe(job))
+    return 0
+
+
+@_entry
+def cmd_watch(args: argparse.Namespace) -> int:
+    return _watch(Cluster(args), args.name)
+
+
+def _watch(k: Cluster, name: str) -> int:
+    with Watcher(name) as view:
+        for job in k.watch(name):
             phase = view.update(job)
             if phase in FINAL:
                 return FINAL[phase]
-            time.sleep(args.interval)
+    return 1  # unreachable: the watch ends only in an error
 
 
 @_entry
-def cmd_logs(args: argparse.Namespace, k: Cluster) -> int:
+def cmd_logs(args: argparse.Namespace) -> int:
+    k = Cluster(args)
+    if args.follow:
+        from .follow import follow_logs
+
+        return follow_logs(k, args.name, args.stage, args.segment, args.tail)
     job = k.get(args.name)
     phase = (job.get("status") or {}).get("phase") or "Pending"
     if args.segment is not None:
@@ -302,51 +348,37 @@ def cmd_logs(args: argparse.Namespace, k: Cluster) -> int:
     elif args.stage:
         stage = args.stage
     elif phase == "Processing":
-        raise CliError(f"videojob {args.name} is processing segments: pass --segment I")
+        raise CliError(f"videojob {args.name} is processing segments: pass --segment I, or -f for every pod")
     else:
         stage = "detect" if phase in ("Pending", "Detecting") else "finalize"
-    pods = k.call(
-        "pods", k.core.list_namespaced_pod, k.namespace, label_selector=naming.selector(args.name, stage)
-    ).items
+    pods = k.pods(naming.selector(args.name, stage))
     if args.segment is not None:
-        pods = [
-            p
-            for p in pods
-            if (p.metadata.annotations or {}).get("batch.kubernetes.io/job-completion-index") == str(args.segment)
-        ]
+        pods = [p for p in pods if segment_index(p) == args.segment]
     if not pods:
         what = f"segment {args.segment}" if args.segment is not None else stage
         raise CliError(f"no {what} pod for videojob {args.name} (phase {phase})")
     pod = max(pods, key=lambda p: p.metadata.creation_timestamp)
-    text = k.call(
-        f"logs of pod {pod.metadata.name!r}",
-        k.core.read_namespaced_pod_log,
-        pod.metadata.name,
-        k.namespace,
-        container=api.WORKER_CONTAINER,
-        tail_lines=args.tail,
-    )
+    text = k.log(pod.metadata.name, args.tail)
     sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
     return 0
 
 
+def segment_index(pod: Any) -> int | None:
+    value = (pod.metadata.annotations or {}).get("batch.kubernetes.io/job-completion-index")
+    return int(value) if value is not None and value.isdigit() else None
+
+
 @_entry
-def cmd_cancel(args: argparse.Namespace, k: Cluster) -> int:
-    k.call(
-        f"videojob {args.name!r}",
-        k.custom.delete_namespaced_custom_object,
-        api.GROUP,
-        api.VERSION,
-        k.namespace,
-        api.PLURAL,
-        args.name,
-    )
+def cmd_cancel(args: argparse.Namespace) -> int:
+    k = Cluster(args)
+    what = f"videojob {args.name!r}"
+    k.call(what, k.custom.delete_namespaced_custom_object, api.GROUP, api.VERSION, k.namespace, api.PLURAL, args.name)
     if args.force:
         # The operator's finalizer (kopf keeps one while its timer runs) holds the object while no operator runs;
         # without it the API server removes the object, and the garbage collector its pods and Job.
         with contextlib.suppress(CliError):  # already gone
             k.call(
-                f"videojob {args.name!r}",
+                what,
                 k.custom.patch_namespaced_custom_object,
                 api.GROUP,
                 api.VERSION,

@@ -13,24 +13,31 @@ from typing import Any
 
 def add_parsers(sub: Any) -> None:
     run = sub.add_parser("run", help="process a video on this machine with a pool of worker processes")
-    run.add_argument("input", type=Path)
-    run.add_argument("-o", "--output", type=Path, required=True)
+    run.add_argument("input", type=Path, help="the video to process (never changed)")
+    run.add_argument("-o", "--output", type=Path, required=True, help="where to write the result (.mp4, .mkv, .mov)")
     _add_job_options(run)
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="generate a sample clip with audio and blur its logo and moving face")
-    demo.add_argument("--output", type=Path, default=Path("out/demo.mp4"))
+    demo.add_argument(
+        "--output", type=Path, default=Path("out/demo.mp4"), help="the result; the sample clip goes beside it"
+    )
     demo.add_argument("--workers", type=workers_arg, default=2, help="worker processes, or auto")
     demo.set_defaults(func=cmd_demo)
 
     probe = sub.add_parser("probe", help="print what a video is, as JSON")
-    probe.add_argument("input", type=Path)
+    probe.add_argument("input", type=Path, help="the video to describe")
     probe.add_argument("--frames", action="store_true", help="include every frame's timestamp")
     probe.set_defaults(func=cmd_probe)
 
 
 def _add_job_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--op", choices=["blur", "pixelate", "fill", "inpaint", "none"], default="blur")
+    p.add_argument(
+        "--op",
+        choices=["blur", "pixelate", "fill", "inpaint", "none"],
+        default="blur",
+        help="what happens to the regions (default blur)",
+    )
     p.add_argument(
         "--detector",
         choices=["yolo", "template", "static", "none"],
@@ -39,7 +46,7 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--model", help="local YOLO weights (.pt); never downloaded")
     p.add_argument("--classes", type=class_ids, default=[0], help="YOLO class ids, comma separated (default 0: person)")
-    p.add_argument("--confidence", type=float, default=0.25)
+    p.add_argument("--confidence", type=float, default=0.25, help="YOLO detections below this score are dropped")
     p.add_argument("--template", help="image to find, for --detector template")
     p.add_argument(
         "--region",
@@ -56,7 +63,9 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--sample-every", type=int, default=5, help="detect on every k-th frame when planning")
     p.add_argument("--dense", action="store_true", help="detect on every frame inside the segments")
-    p.add_argument("--padding", type=float, default=0.1)
+    p.add_argument(
+        "--padding", type=float, default=0.1, help="grow each region by this fraction of its size (default 0.1)"
+    )
     p.add_argument(
         "--workers",
         type=workers_arg,
@@ -64,10 +73,15 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
         help="worker processes, or auto (the default): as many as there are cores or segments, whichever is fewer",
     )
     p.add_argument("--segments", type=count_or_auto, default=None, help="number of segments, or auto (the default)")
-    p.add_argument("--codec", choices=["h264", "hevc"], default="h264")
-    p.add_argument("--encoder", choices=["auto", "nvenc", "software"], default="auto")
+    p.add_argument("--codec", choices=["h264", "hevc"], default="h264", help="output codec (default h264)")
+    p.add_argument(
+        "--encoder",
+        choices=["auto", "nvenc", "software"],
+        default="auto",
+        help="auto: NVENC when an NVIDIA GPU can encode here, else software (x264/x265)",
+    )
     p.add_argument("--quality", type=int, default=18, help="CRF (software) or CQ (NVENC)")
-    p.add_argument("--preset", default="veryfast")
+    p.add_argument("--preset", default="veryfast", help="encoder preset (x264/x265 names; mapped for NVENC)")
     p.add_argument(
         "--threads", type=int, default=0, help="encoder threads per worker (default: the cores shared among workers)"
     )
@@ -77,9 +91,14 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="segment decoding: cuda (NVDEC), none (software), auto (NVDEC when a CUDA device can be opened)",
     )
-    p.add_argument("--encode-stage", choices=["segment", "finalize"], default="segment")
-    p.add_argument("--workdir", type=Path, help="keep intermediate files here (resumable)")
-    p.add_argument("--keep-workdir", action="store_true")
+    p.add_argument(
+        "--encode-stage",
+        choices=["segment", "finalize"],
+        default="segment",
+        help="segment: each segment encodes its part (default); finalize: one encode of the whole output at the end",
+    )
+    p.add_argument("--workdir", type=Path, help="keep intermediate files here; a rerun with the same one resumes")
+    p.add_argument("--keep-workdir", action="store_true", help="keep the temporary working directory afterwards")
 
 
 def count_or_auto(text: str) -> int | None:
@@ -227,8 +246,8 @@ def build_parser_for_demo() -> argparse.ArgumentParser:
     from .main import OneLineParser
 
     p = OneLineParser(prog="videojob run")
-    p.add_argument("input", type=Path)
-    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("input", type=Path, help="the video to process")
+    p.add_argument("-o", "--output", type=Path, required=True, help="where to write the result")
     _add_job_options(p)
     return p
 
@@ -249,10 +268,6 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def _one_line(exc: Exception) -> str:
-    from pydantic import ValidationError
+    from .messages import validation_line
 
-    if isinstance(exc, ValidationError):
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        return f"{where}: {err['msg']}" if where else err["msg"]
-    return " ".join(str(exc).split())
+    return validation_line(exc)

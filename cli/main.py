@@ -12,7 +12,7 @@ from typing import NoReturn
 
 # Each module contributes sub-commands through add_parsers(subparsers); imported lazily by name
 # so that `videojob watch` does not pay for importing torch, and `videojob run` not for kubernetes.
-COMMAND_MODULES = ("videojob.cli.local", "videojob.cli.kube")
+COMMAND_MODULES = ("videojob.cli.local", "videojob.cli.kube", "videojob.cli.completion")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -23,9 +23,20 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("videojob")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="videojob", description="Segment-parallel GPU video processing.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"videojob {version()}", help="print the version")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do")
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(name)

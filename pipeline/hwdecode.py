@@ -38,8 +38,9 @@ def _cuda_decode(codec: str) -> tuple[bool, str | None]:
         HWAccel(device_type="cuda", allow_software_fallback=False).create(decoder)
     except NotImplementedError:
         return False, f"NVDEC cannot decode {codec}"
-    except (av.error.FFmpegError, ValueError, OSError) as exc:
-        return True, f"no CUDA device ({exc})"
+    except (av.error.FFmpegError, ValueError, OSError):
+        # The driver's errno ("[Errno 1] Operation not permitted") says nothing a user can act on.
+        return True, "no NVIDIA GPU is visible to this process"
     return False, None
 
 

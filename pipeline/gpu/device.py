@@ -23,7 +23,8 @@ def resolve_device(requested: str = "auto") -> Any:
     device = torch.device(requested)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise BadInputError(
-            f"operation device {requested} was requested but no CUDA device is visible; use device auto or cpu, "
+            f"operation device {requested} was requested but no NVIDIA GPU is visible to this process; use "
+            "device auto or cpu (videojob run --device cpu), "
             "or schedule the pod on a node with an NVIDIA GPU"
         )
     return device
@@ -75,7 +76,7 @@ def describe(requested: str = "auto") -> DeviceReport:
     nvdec = cuda and nvdec_usable("h264")
     notes = []
     if not cuda:
-        notes.append("no CUDA device: region operations run on the CPU with torch")
+        notes.append("no NVIDIA GPU visible: region operations run on the CPU with torch")
     if not nvdec:
         notes.append("NVDEC unavailable: decoding in software (FFmpeg threads)")
     if not any(nvenc.values()):

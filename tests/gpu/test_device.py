@@ -19,7 +19,7 @@ def test_cuda_request_without_cuda_is_a_clear_error() -> None:
     if torch.cuda.is_available():
         assert resolve_device("cuda").type == "cuda"
         return
-    with pytest.raises(BadInputError, match="no CUDA device is visible"):
+    with pytest.raises(BadInputError, match="no NVIDIA GPU is visible to this process"):
         resolve_device("cuda")
 
 
@@ -29,7 +29,7 @@ def test_report_says_what_falls_back() -> None:
     assert report["cuda"] == torch.cuda.is_available()
     if not report["cuda"]:
         assert report["gpu"] is None and report["nvdec"] is False
-        assert any("no CUDA device" in n for n in report["notes"])
+        assert any("no NVIDIA GPU visible" in n for n in report["notes"])
     if not any(report["nvenc"].values()):
         assert any("NVENC unavailable" in n for n in report["notes"])
 

@@ -63,6 +63,9 @@ def test_run_with_hwaccel_cuda_and_no_device_fails_in_one_line(clip: Path, tmp_p
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "hwaccel cuda was requested" in lines[0], result.stderr
+    # In plain words: no errno from the driver ("[Errno 1] Operation not permitted").
+    if "no NVIDIA GPU" in lines[0] or "Errno" in lines[0]:
+        assert "no NVIDIA GPU is visible to this process" in lines[0] and "Errno" not in lines[0], lines[0]
     assert not (tmp_path / "o.mp4").exists()
 
 

@@ -42,10 +42,9 @@ def test_submit_creates_a_valid_videojob(kube: KubeCluster, namespace: str, crd:
         kube,
         "submit",
         "in/street.mp4",
+        "out/street.mp4",
         "--claim",
         "media",
-        "-o",
-        "out/street.mp4",
         "--op",
         "pixelate",
         "--region",
@@ -81,18 +80,16 @@ def test_submit_creates_a_valid_videojob(kube: KubeCluster, namespace: str, crd:
     assert spec["decode"] == {"hwaccel": "none"}
 
     # Without --name: a generated name from the input's file name.
-    out = cli(kube, "submit", "in/My Clip.MP4", "--claim", "media", "-o", "out/x.mp4", "-n", namespace)
+    out = cli(kube, "submit", "in/My Clip.MP4", "out/x.mp4", "--claim", "media", "-n", namespace)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[1].startswith("my-clip-")
 
     # Same name twice, and an invalid job: one line each, nothing created.
-    again = cli(kube, "submit", "in/a.mp4", "--claim", "media", "-o", "o.mp4", "--name", "street", "-n", namespace)
+    again = cli(kube, "submit", "in/a.mp4", "o.mp4", "--claim", "media", "--name", "street", "-n", namespace)
     assert "already exists" in one_line_error(again)
-    bad = cli(
-        kube, "submit", "in/a.mp4", "--claim", "media", "-o", "o.mp4", "--region", "0.9,0,0.5,0.1", "-n", namespace
-    )
+    bad = cli(kube, "submit", "in/a.mp4", "o.mp4", "--claim", "media", "--region", "0.9,0,0.5,0.1", "-n", namespace)
     assert "region extends past the frame" in one_line_error(bad) or "invalid job" in one_line_error(bad)
-    escape = cli(kube, "submit", "../etc/passwd", "--claim", "media", "-o", "o.mp4", "-n", namespace)
+    escape = cli(kube, "submit", "../etc/passwd", "o.mp4", "--claim", "media", "-n", namespace)
     assert "'..'" in one_line_error(escape)
     names = kube.kubectl("get", "videojobs", "-n", namespace, "-o", "name").stdout.split()
     assert len(names) == 2
@@ -100,10 +97,7 @@ def test_submit_creates_a_valid_videojob(kube: KubeCluster, namespace: str, crd:
 
 def test_status_watch_logs_cancel(kube: KubeCluster, namespace: str, crd: None, tmp_path: Path) -> None:
     assert (
-        cli(
-            kube, "submit", "in/a.mp4", "--claim", "media", "-o", "out/a.mp4", "--name", "a", "-n", namespace
-        ).returncode
-        == 0
+        cli(kube, "submit", "in/a.mp4", "out/a.mp4", "--claim", "media", "--name", "a", "-n", namespace).returncode == 0
     )
     out = cli(kube, "status", "a", "-n", namespace)
     assert out.returncode == 0 and out.stdout.startswith(f"videojob {namespace}/a: Pending"), out
@@ -156,8 +150,7 @@ def test_cancel_while_the_operator_is_away(kube: KubeCluster, namespace: str, cr
     """The operator's finalizer holds a deleted VideoJob until the operator releases it: `cancel` says so in one
     line and how to go on; `--force` removes the finalizer so the API server deletes it at once."""
     assert (
-        cli(kube, "submit", "in/a.mp4", "--claim", "media", "-o", "o.mp4", "--name", "held", "-n", namespace).returncode
-        == 0
+        cli(kube, "submit", "in/a.mp4", "o.mp4", "--claim", "media", "--name", "held", "-n", namespace).returncode == 0
     )
     finalizer = {"metadata": {"finalizers": ["kopf.zalando.org/KopfFinalizerMarker"]}}
     kube.kubectl("patch", "videojob", "held", "-n", namespace, "--type=merge", "-p", json.dumps(finalizer))
@@ -201,7 +194,7 @@ def test_missing_crd_is_named(kube: KubeCluster, namespace: str) -> None:
         kube.kubectl("patch", "videojob", name, "-n", ns, "--type=merge", "-p", release, check=False)  # may be gone
     kube.kubectl("delete", "crd", "videojobs.videojob.dev", "--ignore-not-found", "--wait=true", "--timeout=60s")
     try:
-        for cmd in (["status", "x"], ["submit", "in/a.mp4", "--claim", "media", "-o", "o.mp4"]):
+        for cmd in (["status", "x"], ["submit", "in/a.mp4", "o.mp4", "--claim", "media"], ["list"]):
             line = one_line_error(cli(kube, *cmd, "-n", namespace))
             assert "the VideoJob CRD (videojobs.videojob.dev) is not installed" in line, line
     finally:
