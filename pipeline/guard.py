@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from .errors import BadInputError
+from .objectstore import ObjectURL, as_media
 
 
 def how_same(input_path: Path, output_path: Path) -> str | None:
@@ -28,9 +29,15 @@ def how_same(input_path: Path, output_path: Path) -> str | None:
     return None
 
 
-def refuse_output_over_input(input_path: Path | str, output_path: Path | str) -> None:
+def refuse_output_over_input(input_path: Path | str | ObjectURL, output_path: Path | str | ObjectURL) -> None:
     """Raise BadInputError, before any work, when writing `output_path` would destroy `input_path`."""
-    how = how_same(Path(input_path), Path(output_path))
+    source, target = as_media(input_path), as_media(output_path)
+    if isinstance(source, Path) and isinstance(target, Path):
+        how = how_same(source, target)
+    else:
+        # One endpoint per job: an object is the input when bucket and key are the same (keys are literal strings,
+        # `a//b` is another object than `a/b`); a file and an object are never the same.
+        how = "the same object" if source == target else None
     if how is not None:
         raise BadInputError(
             f"output {output_path} is the input {input_path} ({how}); writing it would destroy the input: "

@@ -20,6 +20,7 @@ import av
 from pydantic import BaseModel
 
 from .errors import BadInputError
+from .objectstore import ObjectURL, av_input
 
 SOFTWARE_ENCODERS = ("libx264", "libx265")
 PQ, HLG = 16, 18  # AVColorTransferCharacteristic
@@ -81,10 +82,10 @@ def _q(num: int, den: int, scale: int) -> int:
     return round(Fraction(num, den or 1) * scale)
 
 
-def read_hdr(path: Path | str, index: int) -> HdrInfo:
+def read_hdr(path: Path | str | ObjectURL, index: int) -> HdrInfo:
     """Mastering display and content light level of the first frame of video stream `index` (decoded side data)."""
     hdr = HdrInfo()
-    with av.open(str(path)) as container:
+    with av.open(av_input(path)) as container:
         stream = container.streams[index]
         for frame in container.decode(stream):
             if not isinstance(frame, av.VideoFrame):

@@ -17,6 +17,7 @@ from .container import check_output_place
 from .errors import BadInputError
 from .finalize import FinalReport
 from .guard import refuse_output_over_input
+from .objectstore import Media, ObjectURL, as_media
 from .stages import detect_and_plan, finalize, process_segment
 
 # (stage, key, done, total): stage is "detect", "segment" (key = index) or "finalize".
@@ -44,7 +45,9 @@ def _direct(sink: ProgressSink, index: int) -> Callable[[int, int], None]:
     return lambda done, total: sink("segment", index, done, total)
 
 
-def _run_pool(input_path: Path, work: Path, indexes: list[int], workers: int, threads: int, sink: ProgressSink) -> None:
+def _run_pool(
+    input_path: Media, work: Path, indexes: list[int], workers: int, threads: int, sink: ProgressSink
+) -> None:
     """Segments in a pool of spawned processes; progress comes back through a queue handed over at start."""
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
@@ -84,23 +87,29 @@ def pool_size(workers: int | None, segments: int) -> int:
     return max(1, min(wanted, segments))
 
 
-def prepare_workdir(workdir: Path | str | None, output_path: Path) -> Path:
-    """The given work directory (made when missing), or a fresh one next to the output."""
+def prepare_workdir(workdir: Path | str | None, output_path: Path | None) -> Path:
+    """The given work directory (made when missing), or a fresh one next to the output (in the system's temp
+    directory for an object output, which finalize uploads from there)."""
     try:
         if workdir is None:
-            return Path(tempfile.mkdtemp(prefix="videojob-", dir=output_path.parent))
+            return Path(tempfile.mkdtemp(prefix="videojob-", dir=output_path.parent if output_path else None))
         work = Path(workdir)
         work.mkdir(parents=True, exist_ok=True)
         return work
     except OSError as exc:
-        where = workdir if workdir is not None else output_path.parent
+        where = workdir if workdir is not None else output_path.parent if output_path else tempfile.gettempdir()
         reason = "it is a file, not a directory" if isinstance(exc, FileExistsError) else exc.strerror
         raise BadInputError(f"work directory {where} cannot be used ({reason}); give --workdir a directory") from exc
 
 
+def _resolved(media: Path | str | ObjectURL) -> Media:
+    found = as_media(media)
+    return found.resolve() if isinstance(found, Path) else found
+
+
 def run_local(
-    input_path: Path | str,
-    output_path: Path | str,
+    input_path: Path | str | ObjectURL,
+    output_path: Path | str | ObjectURL,
     config: JobConfig,
     workers: int | None = 1,
     segments: int | None = None,
@@ -108,19 +117,20 @@ def run_local(
     progress: ProgressSink | None = None,
     keep_workdir: bool = False,
 ) -> FinalReport:
-    """`workers`: processes for the segments, None for auto (one per core); never more than there are segments."""
+    """`workers`: processes for the segments, None for auto (one per core); never more than there are segments.
+    Input and output may be files or `s3://bucket/key` objects (objectstore)."""
     # Before resolving: a symbolic link given as the output is reported as one.
     refuse_output_over_input(input_path, output_path)
-    input_path, output_path = Path(input_path).resolve(), Path(output_path).resolve()
-    check_output_place(output_path, config.encode.codec, input_path)
+    source, target = _resolved(input_path), _resolved(output_path)
+    check_output_place(target, config.encode.codec, source)
     own_workdir = workdir is None
-    work = prepare_workdir(workdir, output_path)
+    work = prepare_workdir(workdir, target if isinstance(target, Path) else None)
     if segments is not None:  # a count given here wins over the config's (None: the config decides)
         seg_cfg = config.segmentation.model_copy(update={"segments": segments})
         config = config.model_copy(update={"segmentation": seg_cfg})
     sink = progress or (lambda *_: None)
     try:
-        plan = detect_and_plan(input_path, work, config, on_progress=lambda d, t: sink("detect", 0, d, t))
+        plan = detect_and_plan(source, work, config, on_progress=lambda d, t: sink("detect", 0, d, t))
         pool = pool_size(workers, len(plan.segments))
         # Parallel segments each get a share of the cores; oversubscribed encoders only add contention. A share is
         # a run-time choice, not part of the plan: a resumed job may run with another number of workers.
@@ -128,11 +138,11 @@ def run_local(
         if pool == 1:
             # One worker gains nothing from a pool: no process to spawn, no pipeline to import twice.
             for s in plan.segments:
-                result = process_segment(input_path, work, s.index, on_progress=_direct(sink, s.index))
+                result = process_segment(source, work, s.index, on_progress=_direct(sink, s.index))
                 sink("segment", s.index, result.frames, result.frames)
         else:
-            _run_pool(input_path, work, [s.index for s in plan.segments], pool, threads, sink)
-        report = finalize(input_path, work, output_path, on_progress=lambda d, t: sink("finalize", 0, d, t))
+            _run_pool(source, work, [s.index for s in plan.segments], pool, threads, sink)
+        report = finalize(source, work, target, on_progress=lambda d, t: sink("finalize", 0, d, t))
         sink("finalize", 0, report.frames_out, report.frames_out)
         return report
     finally:

@@ -15,6 +15,7 @@ import av
 import torch
 
 from ..errors import BadInputError
+from ..objectstore import Media, ObjectURL, as_media, av_input
 from .color import matrix_for, yuv_to_bgr
 from .overlap import prefetch
 
@@ -61,9 +62,9 @@ def frames_to_bgr(frames: Sequence[av.VideoFrame], device: Any) -> torch.Tensor:
     return yuv_to_bgr(y, u, v, matrix_for(frames[0].colorspace), is_full_range(frames[0]))
 
 
-def _batches(path: Path, batch_size: int, hwaccel: Any) -> Iterator[list[tuple[int, av.VideoFrame]]]:
+def _batches(path: Media, batch_size: int, hwaccel: Any) -> Iterator[list[tuple[int, av.VideoFrame]]]:
     try:
-        with av.open(str(path), hwaccel=hwaccel) as container:
+        with av.open(av_input(path), hwaccel=hwaccel) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             batch: list[tuple[int, av.VideoFrame]] = []
@@ -79,7 +80,7 @@ def _batches(path: Path, batch_size: int, hwaccel: Any) -> Iterator[list[tuple[i
 
 
 def iter_bgr_batches(
-    path: Path | str, batch_size: int, device: Any, hwaccel: Any = None, depth: int = 2
+    path: Path | str | ObjectURL, batch_size: int, device: Any, hwaccel: Any = None, depth: int = 2
 ) -> Iterator[tuple[list[int], torch.Tensor]]:
     """Every frame of the file in decode order as ([indices], [N,H,W,3] BGR on device); decode runs ahead.
 
@@ -91,4 +92,4 @@ def iter_bgr_batches(
         for batch in batches:
             yield [i for i, _ in batch], frames_to_bgr([f for _, f in batch], device)
 
-    return prefetch(uploaded(_batches(Path(path), batch_size, hwaccel)), depth)
+    return prefetch(uploaded(_batches(as_media(path), batch_size, hwaccel)), depth)
