@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import metrics, progress
+from . import ending, metrics, outputlock, progress
 from .builders import (
     ChildContext,
     InvalidSpecError,
@@ -75,6 +75,8 @@ class Controller:
             self._advance(ctx, step)
         except ChildRefusedError as e:  # never retried: the same manifest is refused every time
             self._fail(step, "ChildRefused", f"the API server refused a child of this VideoJob: {e}", ctx, STAGES)
+        if st.phase in TERMINAL:  # ended in this tick: the one moment to give up what the job held
+            self._ended(ctx, step)
         # Every accepted change is applied by now (suspend, maxParallelPods; the rest is immutable).
         st.observed_generation = step.generation
         return step
@@ -98,6 +100,10 @@ class Controller:
     # ---- phases ------------------------------------------------------------------------------------------
     def _start(self, ctx: ChildContext, step: Step) -> None:
         st = step.status
+        other = outputlock.acquire(self.kube, ctx, step.now)  # one writer per output file (outputlock.py)
+        if other is not None:
+            self._fail(step, "OutputInUse", outputlock.conflict_message(ctx, other))
+            return
         st.phase = "Detecting"
         st.start_time = st.start_time or iso(step.now)
         st.stage_starts = StageStarts(detect=iso(step.now))
@@ -371,11 +377,13 @@ class Controller:
         total_frames = st.frames.total if st.frames else 0
         share = len(completed) / st.segments.total
         done = int(total_frames * share)
-        if ctx.redis_url:
-            live = progress.read_progress(ctx.redis_url, ctx.job_key, st.segments.total)
+        url = self._redis_url(ctx)
+        if url:
+            active = set(range(st.segments.total)) - completed
+            # Only the segments still at work: a finished one counts by the Job's completions.
+            live = progress.read_progress(url, ctx.job_key, st.segments.total, only=active)
             if live is not None:
-                done = max(done, min(total_frames, live.frames_done))
-                active = set(range(st.segments.total)) - completed
+                done = min(total_frames, done + live.frames_done)
                 stalls = restart_stalled(
                     self.kube,
                     ctx.namespace,
@@ -403,6 +411,24 @@ class Controller:
     def _observe_pending(self, stage: str, pod: PodOutcome) -> None:
         if pod.created and pod.started:
             metrics.observe_pending(stage, max(0.0, (pod.started - pod.created).total_seconds()))
+
+    def _redis_url(self, ctx: ChildContext) -> str | None:
+        """The operator's default URL, or the one in the Secret the VideoJob names (read each time: a rotated
+        password is picked up; a missing Secret only costs the live progress)."""
+        if ctx.redis_secret is None:
+            return ctx.redis_url
+        return self.kube.read_secret_key(ctx.namespace, *ctx.redis_secret)
+
+    def _ended(self, ctx: ChildContext, step: Step) -> None:
+        st = step.status
+        total = st.segments.total if st.segments else 0
+        url = self._redis_url(ctx) if total else None
+        done = ending.on_end(self.kube, ctx, st.phase or "", total, url, workdir_made=st.workdir is not None)
+        if done.cleanup_job:
+            step.event("CleaningUp", f"removing the work directory {st.workdir} (spec.keepWorkdir keeps it)")
+        if done.cleanup_refused:
+            msg = f"the work directory {st.workdir} stays: its cleanup Job was refused ({done.cleanup_refused})"
+            step.event("CleanupRefused", msg, warning=True)
 
     def _fail(
         self, step: Step, reason: str, message: str, ctx: ChildContext | None = None, stop: tuple[str, ...] = ()

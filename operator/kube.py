@@ -12,7 +12,6 @@ from kubernetes.client.exceptions import ApiException
 from . import api
 
 TIMEOUT = (5, 30)  # connect, read seconds: never hang a handler on a dead API server
-_TIMEOUT = {"_request_timeout": TIMEOUT}
 
 
 def configure() -> None:
@@ -196,11 +195,11 @@ class Kube:
 
     def get_videojob(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return _json(
-                self.custom.get_namespaced_custom_object(
-                    api.GROUP, api.VERSION, namespace, api.PLURAL, name, _preload_content=False, **_TIMEOUT
-                )
+            group, version, plural = api.GROUP, api.VERSION, api.PLURAL
+            found = self.custom.get_namespaced_custom_object(
+                group, version, namespace, plural, name, _preload_content=False, _request_timeout=TIMEOUT
             )
+            return _json(found)
         except ApiException as e:
             if e.status == 404:
                 return None

@@ -22,7 +22,7 @@ KEY_TTL_SECONDS = 86400  # contracts.md: progress hashes expire after one day
 
 
 def segment_key(job_key: str, index: int) -> str:
-    """`videojob:<namespace>/<name>:seg:<index>` (contracts.md)."""
+    """`videojob:<namespace>/<name>/<uid>:seg:<index>` (contracts.md)."""
     return f"videojob:{job_key}:seg:{index}"
 
 
@@ -69,14 +69,18 @@ def _parse(raw: dict[str, str]) -> SegmentProgress | None:
         return None  # a hash some other writer left: ignore it rather than fail the tick
 
 
-def read_progress(redis_url: str, job_key: str, total_segments: int) -> Progress | None:
-    """Every segment's last report; None when Redis cannot be read (degrade, never fail)."""
+def read_progress(
+    redis_url: str, job_key: str, total_segments: int, only: Iterable[int] | None = None
+) -> Progress | None:
+    """Each segment's last report (`only` these indexes: the active ones, a finished segment's count is known);
+    None when Redis cannot be read (degrade, never fail)."""
+    indexes = sorted(set(only)) if only is not None else list(range(total_segments))
     try:
         conn = _client_for(redis_url)
         pipe = conn.pipeline(transaction=False)
-        for index in range(total_segments):
+        for index in indexes:
             pipe.hgetall(segment_key(job_key, index))
-        rows = pipe.execute()
+        rows = pipe.execute() if indexes else []
     except (redis.RedisError, OSError, ValueError) as exc:
         if redis_url not in _down:
             _down.add(redis_url)
@@ -90,11 +94,27 @@ def read_progress(redis_url: str, job_key: str, total_segments: int) -> Progress
         _down.discard(redis_url)
         log.info("progress from Redis at %s available again", where(redis_url))
     segments: dict[int, SegmentProgress] = {}
-    for index, raw in enumerate(rows):
+    for index, raw in zip(indexes, rows, strict=True):
         parsed = _parse(raw) if raw else None
         if parsed is not None:
             segments[index] = parsed
     return Progress(segments=segments)
+
+
+def delete_progress(redis_url: str, job_key: str, total_segments: int) -> int | None:
+    """Remove a finished VideoJob's keys (they would otherwise live out their day); how many went, None when Redis
+    cannot be reached (then they expire by themselves)."""
+    keys = [segment_key(job_key, index) for index in range(total_segments)]
+    try:
+        return int(_client_for(redis_url).delete(*keys)) if keys else 0
+    except (redis.RedisError, OSError, ValueError) as exc:
+        log.warning(
+            "could not delete the progress keys of %s from Redis at %s (they expire in a day): %s",
+            job_key,
+            where(redis_url),
+            _one_line(exc, redis_url),
+        )
+        return None
 
 
 def stalled(progress: Progress, now: float, after_seconds: float, active_indexes: Iterable[int]) -> list[int]:

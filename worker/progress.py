@@ -20,7 +20,7 @@ KEY_TTL_SECONDS = 86400  # contracts.md: progress hashes expire after one day
 
 
 def segment_key(job_key: str, index: int) -> str:
-    """`videojob:<namespace>/<name>:seg:<index>` (contracts.md; same as the operator's reader)."""
+    """`videojob:<namespace>/<name>/<uid>:seg:<index>` (contracts.md; same as the operator's reader)."""
     return f"videojob:{job_key}:seg:{index}"
 
 

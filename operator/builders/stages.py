@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from .. import api
-from ..naming import child_name, labels
+from ..naming import base_name, child_name, labels
 from .context import ChildContext
 from .pods import pod_template
 
@@ -90,7 +91,12 @@ def build_detect_job(ctx: ChildContext) -> dict[str, Any]:
 
 
 def build_finalize_job(ctx: ChildContext) -> dict[str, Any]:
-    return _single_job(ctx, "finalize", {"VIDEOJOB_OUTPUT": ctx.output_path}, finalize_gpus(ctx))
+    return _single_job(ctx, "finalize", _finalize_env(ctx), finalize_gpus(ctx))
+
+
+def _finalize_env(ctx: ChildContext) -> dict[str, str]:
+    # Finalize removes the work directory as its last act, after the output is in place (unless spec.keepWorkdir).
+    return {"VIDEOJOB_OUTPUT": ctx.output_path, "VIDEOJOB_KEEP_WORKDIR": str(ctx.spec.keep_workdir).lower()}
 
 
 def build_segment_job(ctx: ChildContext, segments: int) -> dict[str, Any]:
@@ -127,3 +133,51 @@ def build_segment_job(ctx: ChildContext, segments: int) -> dict[str, Any]:
             "suspend": spec.suspend,
         },
     )
+
+
+CLEANUP_DEADLINE_SECONDS = 600  # removing a work directory takes seconds; a pod that hangs on the volume is stopped
+CLEANUP_TTL_SECONDS = 600
+
+
+def cleanup_name(job_name: str) -> str:
+    return f"{base_name(job_name)}-cleanup"
+
+
+def build_cleanup_job(ctx: ChildContext) -> dict[str, Any]:
+    """After a failure: a one-completion Job (`python -m videojob.worker cleanup`) that removes the VideoJob's own
+    work directory and nothing else (worker/cleanup.py refuses any other path). Only the output volume is mounted;
+    the pod is as restricted as every other, small, and gone ttlSecondsAfterFinished after it ends."""
+    out_only = dataclasses.replace(ctx, volumes=(ctx.volumes[-1],))
+    template = pod_template(out_only, "finalize", template_labels=labels(ctx.name, "cleanup"))
+    pod = template["spec"]
+    container = pod["containers"][0]
+    container["command"] = ["python", "-m", "videojob.worker", "cleanup"]
+    container["resources"] = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
+    pod["activeDeadlineSeconds"] = CLEANUP_DEADLINE_SECONDS
+    bad_input = {"containerName": api.WORKER_CONTAINER, "operator": "In", "values": [api.EXIT_BAD_INPUT]}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": cleanup_name(ctx.name),
+            "namespace": ctx.namespace,
+            "labels": labels(ctx.name, "cleanup"),
+            "ownerReferences": [ctx.owner_reference()],
+        },
+        "spec": {
+            "completions": 1,
+            "parallelism": 1,
+            "backoffLimit": 3,
+            "activeDeadlineSeconds": CLEANUP_DEADLINE_SECONDS,
+            "ttlSecondsAfterFinished": CLEANUP_TTL_SECONDS,
+            "podReplacementPolicy": "Failed",
+            "podFailurePolicy": {
+                "rules": [
+                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+                    # A work directory it must not remove: retrying cannot change that.
+                    {"action": "FailJob", "onExitCodes": bad_input},
+                ]
+            },
+            "template": template,
+        },
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import kubernetes_validate
@@ -18,10 +19,13 @@ from videojob.operator.builders import (
     build_segment_job,
     context_from_body,
 )
+from videojob.operator.builders.stages import build_cleanup_job, cleanup_name
 from videojob.operator.naming import child_name, secret_name
+from videojob.operator.outputlock import build_output_lease, holder_is_live, holder_of, lease_name, output_id
 
 K8S = "1.35.0"
 UID = "6f1c2d3e-aaaa-bbbb-cccc-000000000001"
+NOW = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 
 
 def body(name: str = "clip", **spec: Any) -> dict[str, Any]:
@@ -75,14 +79,18 @@ def pod_specs(ctx) -> list[dict[str, Any]]:
             },
             "priorityClassName": "batch-low",
             "runtimeClassName": "nvidia",
-            "redisUrl": "redis://redis:6379/0",
+            "redis": {"urlSecretRef": {"name": "redis-creds", "key": "url"}},
+            "keepWorkdir": True,
         },
     ],
 )
 def test_every_manifest_is_valid_kubernetes(spec: dict[str, Any]) -> None:
     ctx = ctx_of(**spec)
-    for manifest in all_manifests(ctx) + ([build_progress_secret(ctx)] if ctx.redis_url else []):
+    for manifest in [*all_manifests(ctx), build_cleanup_job(ctx), build_output_lease(ctx, NOW)]:
         kubernetes_validate.validate(manifest, K8S, strict=True)
+    with_url = ctx_default_redis(**spec)
+    if with_url.redis_url:  # a urlSecretRef needs no Secret of ours
+        kubernetes_validate.validate(build_progress_secret(with_url), K8S, strict=True)
 
 
 def test_indexed_job_shape() -> None:
@@ -160,12 +168,19 @@ def test_gpu_requests_equal_limits(resource: str) -> None:
 
 def test_gpu_only_where_a_stage_uses_it() -> None:
     plain = ctx_of()
-    assert "nvidia.com/gpu" not in container(build_detect_job(plain)["spec"]["template"]["spec"])["resources"]["requests"]
-    assert "nvidia.com/gpu" not in container(build_finalize_job(plain)["spec"]["template"]["spec"])["resources"]["requests"]
+    assert (
+        "nvidia.com/gpu" not in container(build_detect_job(plain)["spec"]["template"]["spec"])["resources"]["requests"]
+    )
+    assert (
+        "nvidia.com/gpu"
+        not in container(build_finalize_job(plain)["spec"]["template"]["spec"])["resources"]["requests"]
+    )
     yolo = ctx_of(detector={"kind": "yolo", "model": "models/yolo.pt"})
     assert container(build_detect_job(yolo)["spec"]["template"]["spec"])["resources"]["limits"]["nvidia.com/gpu"] == "1"
     late = ctx_of(encode={"stage": "finalize", "encoder": "nvenc"})
-    assert container(build_finalize_job(late)["spec"]["template"]["spec"])["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert (
+        container(build_finalize_job(late)["spec"]["template"]["spec"])["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    )
     cpu_only = ctx_of(resources={"gpusPerPod": 0})
     seg = container(build_segment_job(cpu_only, 2)["spec"]["template"]["spec"])
     assert set(seg["resources"]["requests"]) == {"cpu", "memory"}
@@ -196,17 +211,22 @@ def test_one_claim_shared_by_input_and_output() -> None:
         env = env_of(spec)
         assert env["VIDEOJOB_INPUT"] == f"{api.DATA_MOUNT}/in/clip.mp4"
         assert env["VIDEOJOB_WORKDIR"] == f"{api.DATA_MOUNT}/.videojob/team-a.clip.6f1c2d3e"
-        assert env["VIDEOJOB_JOB_KEY"] == "team-a/clip"
+        assert env["VIDEOJOB_JOB_KEY"] == f"team-a/clip/{UID}"  # a namesake made later never reads these keys
         assert env["VIDEOJOB_INPUT_VOLUME"] == env["VIDEOJOB_OUTPUT_VOLUME"] == api.DATA_MOUNT
         assert env["VIDEOJOB_TERMINATION_LOG"] == container(spec)["terminationMessagePath"]
         assert container(spec)["terminationMessagePolicy"] == "FallbackToLogsOnError"
         assert "VIDEOJOB_REDIS_URL" not in env
-    assert env_of(build_finalize_job(ctx)["spec"]["template"]["spec"])["VIDEOJOB_OUTPUT"] == f"{api.DATA_MOUNT}/out/clip.mp4"
-    assert env_of(build_detect_job(ctx)["spec"]["template"]["spec"])["VIDEOJOB_OUTPUT"] == f"{api.DATA_MOUNT}/out/clip.mp4"
+    assert (
+        env_of(build_finalize_job(ctx)["spec"]["template"]["spec"])["VIDEOJOB_OUTPUT"]
+        == f"{api.DATA_MOUNT}/out/clip.mp4"
+    )
+    assert (
+        env_of(build_detect_job(ctx)["spec"]["template"]["spec"])["VIDEOJOB_OUTPUT"] == f"{api.DATA_MOUNT}/out/clip.mp4"
+    )
 
 
 def test_separate_output_claim_mounts_input_read_only() -> None:
-    ctx = ctx_of(output={"claimName": "results", "path": "done/clip.mp4"}, redisUrl="redis://r:6379/0")
+    ctx = ctx_of(output={"claimName": "results", "path": "done/clip.mp4"})
     spec = build_finalize_job(ctx)["spec"]["template"]["spec"]
     claims = {v["name"]: v["persistentVolumeClaim"] for v in spec["volumes"] if "persistentVolumeClaim" in v}
     assert claims == {
@@ -224,13 +244,18 @@ def test_separate_output_claim_mounts_input_read_only() -> None:
 URL = "redis://:s3cret-pw@redis.vj-system.svc:6379/0"
 
 
+def ctx_default_redis(**spec: Any):
+    """A VideoJob under an operator with a default Redis URL (VIDEOJOB_REDIS_URL, from the chart)."""
+    return context_from_body(body(**spec), default_image="registry.local/videojob-worker:1", default_redis_url=URL)
+
+
 def test_redis_url_reaches_segment_pods_only_through_the_secret() -> None:
-    ctx = ctx_of(redisUrl=URL)
+    ctx = ctx_default_redis()
     detect, job, final = all_manifests(ctx)
     for manifest in (detect, job, final):
         assert "s3cret" not in json.dumps(manifest)  # nowhere in a pod spec, the Job's template included
     for pod in (detect, final):  # they report no progress: no URL at all
-        assert "VIDEOJOB_REDIS_URL" not in env_of(pod["spec"])
+        assert "VIDEOJOB_REDIS_URL" not in env_of(pod["spec"]["template"]["spec"])
     env = env_of(job["spec"]["template"]["spec"])
     assert env["VIDEOJOB_REDIS_URL"] == {
         "secretKeyRef": {"name": "clip-progress", "key": api.REDIS_URL_KEY, "optional": True}
@@ -240,7 +265,7 @@ def test_redis_url_reaches_segment_pods_only_through_the_secret() -> None:
 
 
 def test_progress_secret_is_owned_immutable_and_named_for_the_job() -> None:
-    ctx = ctx_of(redisUrl=URL)
+    ctx = ctx_default_redis()
     secret = build_progress_secret(ctx)
     assert secret["metadata"]["name"] == secret_name("clip") == "clip-progress"
     assert secret["metadata"]["namespace"] == "team-a"
@@ -278,7 +303,9 @@ def test_config_env_is_the_pipeline_job_config() -> None:
     assert (config.encode.codec, config.encode.quality, config.segmentation.segments) == ("hevc", 30, 4)
     # No detector given: nothing is detected, like JobConfig's own default.
     assert (
-        JobConfig.model_validate_json(env_of(build_detect_job(ctx_of())["spec"]["template"]["spec"])["VIDEOJOB_CONFIG"]).detector.kind
+        JobConfig.model_validate_json(
+            env_of(build_detect_job(ctx_of())["spec"]["template"]["spec"])["VIDEOJOB_CONFIG"]
+        ).detector.kind
         == "none"
     )
 
@@ -344,7 +371,9 @@ def test_invalid_specs_are_refused_with_the_field(field: str, spec: dict[str, An
 
 
 def test_worker_image_default_and_override() -> None:
-    assert container(build_detect_job(ctx_of())["spec"]["template"]["spec"])["image"] == "registry.local/videojob-worker:1"
+    assert (
+        container(build_detect_job(ctx_of())["spec"]["template"]["spec"])["image"] == "registry.local/videojob-worker:1"
+    )
     mine = ctx_of(workerImage="mine:2", imagePullPolicy="Always")
     assert container(build_detect_job(mine)["spec"]["template"]["spec"])["image"] == "mine:2"
     assert container(build_detect_job(mine)["spec"]["template"]["spec"])["imagePullPolicy"] == "Always"
@@ -392,3 +421,64 @@ def test_names_that_differ_only_in_dots_get_different_children() -> None:
     assert secret_name("cam.01.v2") != secret_name("cam-01-v2")
     # Short DNS-label names keep their children's names (a restarted operator finds them again).
     assert child_name("cam-01-v2", "segments") == "cam-01-v2-segments"
+
+
+def test_redis_url_from_the_users_secret_reaches_segment_pods_and_is_in_no_spec() -> None:
+    """Issue 12 D10: spec.redis.urlSecretRef; the pods read the user's Secret, the operator's default is unused."""
+    ref = {"redis": {"urlSecretRef": {"name": "redis-creds", "key": "url"}}}
+    for ctx in (ctx_of(**ref), ctx_default_redis(**ref)):
+        assert ctx.redis_url is None and ctx.redis_secret == ("redis-creds", "url") and ctx.reports_progress
+        detect, job, final = all_manifests(ctx)
+        env = env_of(job["spec"]["template"]["spec"])
+        assert env["VIDEOJOB_REDIS_URL"] == {"secretKeyRef": {"name": "redis-creds", "key": "url", "optional": True}}
+        for pod in (detect, final):
+            assert "VIDEOJOB_REDIS_URL" not in env_of(pod["spec"]["template"]["spec"])
+        assert "redis://" not in json.dumps([detect, job, final])
+    with pytest.raises(InvalidSpecError, match="redisUrl"):
+        ctx_of(redisUrl="redis://r:6379/0")  # the plain field is gone from the API
+
+
+def test_finalize_is_told_whether_to_keep_the_work_directory() -> None:
+    for keep, flag in ((False, "false"), (True, "true")):
+        env = env_of(build_finalize_job(ctx_of(keepWorkdir=keep))["spec"]["template"]["spec"])
+        assert env["VIDEOJOB_KEEP_WORKDIR"] == flag
+    assert "VIDEOJOB_KEEP_WORKDIR" not in env_of(build_detect_job(ctx_of())["spec"]["template"]["spec"])
+
+
+def test_cleanup_job_mounts_only_the_output_and_runs_the_cleanup_stage() -> None:
+    ctx = ctx_of(output={"claimName": "results", "path": "done/clip.mp4"}, tolerations=[{"operator": "Exists"}])
+    job = build_cleanup_job(ctx)
+    assert job["metadata"]["name"] == cleanup_name("clip") == "clip-cleanup"
+    assert job["metadata"]["ownerReferences"] == [ctx.owner_reference()]
+    spec = job["spec"]
+    assert spec["completions"] == 1 and spec["ttlSecondsAfterFinished"] > 0 and spec["activeDeadlineSeconds"] > 0
+    rules = spec["podFailurePolicy"]["rules"]
+    assert rules[1]["action"] == "FailJob" and rules[1]["onExitCodes"]["values"] == [api.EXIT_BAD_INPUT]
+    pod = spec["template"]["spec"]
+    assert container(pod)["command"] == ["python", "-m", "videojob.worker", "cleanup"]
+    assert [v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v] == [
+        "results"
+    ]
+    env = env_of(pod)
+    assert env["VIDEOJOB_WORKDIR"] == ctx.workdir and env["VIDEOJOB_OUTPUT_VOLUME"] == api.OUTPUT_MOUNT
+    assert container(pod)["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["automountServiceAccountToken"] is False and pod["tolerations"] == [{"operator": "Exists"}]
+    assert len(cleanup_name("y" * 250)) <= 63
+
+
+def test_output_lease_names_the_output_not_the_job() -> None:
+    a, b = ctx_of(output={"path": "out/./clip.mp4"}), ctx_of(name="other", output={"path": "out/clip.mp4"})
+    assert output_id(a) == output_id(b) == "media:out/clip.mp4"
+    assert lease_name(a) == lease_name(b) and len(lease_name(a)) <= 63
+    assert lease_name(ctx_of(output={"claimName": "other", "path": "out/clip.mp4"})) != lease_name(a)
+    lease = build_output_lease(a, NOW)
+    assert lease["spec"] == {"holderIdentity": f"team-a/clip/{UID}", "acquireTime": "2026-01-02T03:04:05.678000Z"}
+    assert lease["metadata"]["ownerReferences"][0]["uid"] == UID and "resourceVersion" not in lease["metadata"]
+    assert build_output_lease(a, NOW, resource_version="42")["metadata"]["resourceVersion"] == "42"
+    holder = holder_of(lease)
+    assert holder is not None and str(holder) == "team-a/clip"
+    job = {"metadata": {"uid": UID}, "status": {"phase": "Processing"}}
+    assert holder_is_live(holder, job)
+    assert not holder_is_live(holder, {**job, "status": {"phase": "Succeeded"}})
+    assert not holder_is_live(holder, {**job, "metadata": {"uid": "another"}})  # recreated under the name
+    assert not holder_is_live(holder, None)

@@ -77,10 +77,15 @@ The operator's RBAC rules: exactly those of deploy/manifests/rbac.yaml (tests/sh
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["get", "create", "patch", "delete"]
-# Each VideoJob's Secret with the Redis URL for its segment pods: create only, never read.
+# Secrets: create each VideoJob's Secret with the operator's Redis URL for its segment pods; get (never list)
+# the one a VideoJob names in spec.redis.urlSecretRef, to read progress from the same Redis.
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["create"]
+  verbs: ["get", "create"]
+# One writer per output file: a Lease per output, held while a VideoJob writes it.
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["get", "create", "update", "delete"]
 # Events on VideoJobs.
 - apiGroups: ["", "events.k8s.io"]
   resources: ["events"]

@@ -119,10 +119,11 @@ def test_cluster_wide_chart_applies_and_grants_exactly_rbac_yaml(
     assert can_i_list(kube, sa, "default") == expected_grants()  # cluster-wide: every namespace
     assert can_i(kube, sa, namespace, "create", "pods")
     assert can_i(kube, sa, namespace, "patch", "videojobs.videojob.dev/status")
-    assert can_i(kube, sa, namespace, "create", "secrets")  # each VideoJob's progress Secret, and nothing more:
+    assert can_i(kube, sa, namespace, "create", "secrets")  # each VideoJob's progress Secret
+    assert can_i(kube, sa, namespace, "get", "secrets")  # the one spec.redis.urlSecretRef names; nothing more:
+    assert can_i(kube, sa, namespace, "create", "leases.coordination.k8s.io")  # one writer per output
     for verb, resource in [
         ("delete", "nodes"),
-        ("get", "secrets"),
         ("list", "secrets"),
         ("watch", "secrets"),
         ("update", "secrets"),
