@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
 from typing import Any
 
 import kopf
 
-from . import api, metrics
+from . import api, metrics, readiness
 from .handlers import videojob  # noqa: F401  (registers the handlers)
 from .handlers.videojob import SETTINGS, controller
 
@@ -40,9 +41,22 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger | logging.
     controller()  # load credentials now: a broken kubeconfig fails the start, not the first job
     if SETTINGS.metrics_port:
         metrics.serve(SETTINGS.metrics_port)
+    metrics.operator_started(_version())
+    # /readyz for the readinessProbe (the chart sets the port; 0, the default, serves none): see readiness.py.
+    if ready_port := int(os.environ.get("VIDEOJOB_READY_PORT") or 0):
+        readiness.serve(ready_port, readiness.Readiness(readiness.api_server_check))
     logger.info("videojob operator: worker image %s, resync every %ss", SETTINGS.worker_image, SETTINGS.resync_seconds)
 
 
 @kopf.on.probe(id="now")
 def liveness_time(**_: Any) -> str:
     return datetime.datetime.now(datetime.UTC).isoformat()
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("videojob")
+    except PackageNotFoundError:
+        return "unknown"

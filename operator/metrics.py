@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from datetime import datetime
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -42,7 +44,7 @@ FRAMES = Counter("videojob_frames_processed_total", "Frames processed by segment
 FPS = Gauge(
     "videojob_frames_per_second",
     "Frames processed per second of the process stage, per VideoJob.",
-    ["namespace", "name"],
+    ["namespace", "videojob"],
     registry=_registry,
 )
 RETRIES = Counter("videojob_segment_retries_total", "Segment pods that failed and were retried.", registry=_registry)
@@ -57,6 +59,57 @@ STALLED = Counter(
     "videojob_stalled_segments_total", "Segments whose Redis heartbeat stopped and were restarted.", registry=_registry
 )
 
+# ---- per VideoJob, from its .status (see observe_job): a job's series live as long as the VideoJob object does,
+# like kube-state-metrics' kube_job_* series; ttlSecondsAfterFinished (or deleting the job) bounds them.
+_JOB = ["namespace", "videojob"]
+JOB_INFO = Gauge(
+    "videojob_job_info", "One per VideoJob, labelled with its phase.", [*_JOB, "phase"], registry=_registry
+)
+JOB_START = Gauge("videojob_job_start_time_seconds", "When a VideoJob started (Unix time).", _JOB, registry=_registry)
+JOB_COMPLETION = Gauge(
+    "videojob_job_completion_time_seconds",
+    "When a VideoJob ended (Unix time), with its final phase and the reason of its Failed condition.",
+    [*_JOB, "phase", "reason"],
+    registry=_registry,
+)
+JOB_PROGRESS = Gauge("videojob_job_progress_percent", "A VideoJob's progress, 0 to 100.", _JOB, registry=_registry)
+JOB_FRAMES = Gauge("videojob_job_frames", "A VideoJob's frames, done and total.", [*_JOB, "state"], registry=_registry)
+JOB_SEGMENTS = Gauge(
+    "videojob_job_segments",
+    "A VideoJob's segments: total, succeeded, failed, active.",
+    [*_JOB, "state"],
+    registry=_registry,
+)
+JOB_STAGE = Gauge(
+    "videojob_job_stage_seconds",
+    "Wall time of each finished stage of a VideoJob.",
+    [*_JOB, "stage"],
+    registry=_registry,
+)
+FAILURES = Counter(
+    "videojob_job_failures_total",
+    "VideoJobs that failed while this operator watched, by namespace and the reason of their Failed condition.",
+    ["namespace", "reason"],
+    registry=_registry,
+)
+# ---- the operator's own health
+OPERATOR_INFO = Gauge("videojob_operator_info", "Always 1; the operator's version.", ["version"], registry=_registry)
+API_UP = Gauge(
+    "videojob_api_reachable", "1 while the last API server check (readiness) succeeded, else 0.", registry=_registry
+)
+API_ERRORS = Counter(
+    "videojob_api_errors_total",
+    "API server calls that failed, by where they were made.",
+    ["source"],
+    registry=_registry,
+)
+RECONCILE_ERRORS = Counter(
+    "videojob_reconcile_errors_total",
+    "Reconciliations of a VideoJob that raised (api: an API call failed; internal: a bug), retried by kopf.",
+    ["kind"],
+    registry=_registry,
+)
+
 _FINISHED = {"Succeeded", "Failed"}
 _lock = threading.Lock()
 _served: dict[int, object] = {}
@@ -67,6 +120,13 @@ for _phase in PHASES:
 for _stage in STAGES:
     STAGE_DURATION.labels(stage=_stage)
     PENDING.labels(stage=_stage)
+for _source in ("reconcile", "readiness"):
+    API_ERRORS.labels(source=_source)
+for _kind in ("api", "internal"):
+    RECONCILE_ERRORS.labels(kind=_kind)
+# Per VideoJob (namespace, name): its phase as last seen, and every series set for it (removed with the job).
+_phase_of: dict[tuple[str, str], str] = {}
+_series: dict[tuple[str, str], set[tuple[Gauge, tuple[str, ...]]]] = {}
 
 
 def set_phase_counts(counts: dict[str, int]) -> None:
@@ -109,9 +169,95 @@ def add_stalled(n: int) -> None:
 
 
 def forget(namespace: str, name: str) -> None:
-    """Drop the per-job series of a finished or deleted VideoJob (bounded label cardinality)."""
+    """Drop the live series of a finished or deleted VideoJob (its frames per second)."""
     with contextlib.suppress(KeyError):
         FPS.remove(namespace, name)
+
+
+def _seconds(timestamp: Any) -> float | None:
+    if not isinstance(timestamp, str) or not timestamp:
+        return None
+    with contextlib.suppress(ValueError):
+        return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+    return None
+
+
+def _failed_reason(status: dict[str, Any]) -> str:
+    for c in status.get("conditions") or []:
+        if c.get("type") == "Failed" and c.get("status") == "True":
+            return str(c.get("reason") or "Unknown")
+    return "Unknown"
+
+
+def observe_job(namespace: str, name: str, status: dict[str, Any] | None) -> None:
+    """Set a VideoJob's series from its .status (every event of the job: restart-safe, nothing kept but labels).
+    A job seen going from an unfinished phase to Failed counts once in videojob_job_failures_total."""
+    st = status or {}
+    phase = st.get("phase") or "Pending"
+    key = (namespace, name)
+    with _lock:
+        before = _phase_of.get(key)
+        if before not in (None, phase):
+            _drop(key, JOB_INFO, (namespace, name, before))
+        if before not in (None, *_FINISHED) and phase == "Failed":
+            FAILURES.labels(namespace=namespace, reason=_failed_reason(st)).inc()
+        _phase_of[key] = phase
+        _set(key, JOB_INFO, (namespace, name, phase), 1)
+        if (start := _seconds(st.get("startTime"))) is not None:
+            _set(key, JOB_START, (namespace, name), start)
+        if phase in _FINISHED and (end := _seconds(st.get("completionTime"))) is not None:
+            reason = _failed_reason(st) if phase == "Failed" else ""
+            _set(key, JOB_COMPLETION, (namespace, name, phase, reason), end)
+        if isinstance(st.get("progress"), int | float):
+            _set(key, JOB_PROGRESS, (namespace, name), st["progress"])
+        for metric, values in (
+            (JOB_FRAMES, st.get("frames")),
+            (JOB_SEGMENTS, st.get("segments")),
+            (JOB_STAGE, st.get("stageSeconds")),
+        ):
+            for label, value in (values or {}).items():
+                if isinstance(value, int | float):
+                    _set(key, metric, (namespace, name, label), value)
+
+
+def _set(key: tuple[str, str], metric: Gauge, labels: tuple[str, ...], value: float) -> None:
+    metric.labels(*labels).set(value)
+    _series.setdefault(key, set()).add((metric, labels))
+
+
+def _drop(key: tuple[str, str], metric: Gauge, labels: tuple[str, ...]) -> None:
+    with contextlib.suppress(KeyError):
+        metric.remove(*labels)
+    _series.get(key, set()).discard((metric, labels))
+
+
+def forget_job(namespace: str, name: str) -> None:
+    """Drop every series of a deleted VideoJob."""
+    key = (namespace, name)
+    with _lock:
+        _phase_of.pop(key, None)
+        for metric, labels in _series.pop(key, set()):
+            with contextlib.suppress(KeyError):
+                metric.remove(*labels)
+    forget(namespace, name)
+
+
+def operator_started(version: str) -> None:
+    OPERATOR_INFO.labels(version=version).set(1)
+
+
+def api_check(ok: bool) -> None:
+    """The readiness check's result (readiness.py)."""
+    API_UP.set(1 if ok else 0)
+    if not ok:
+        API_ERRORS.labels(source="readiness").inc()
+
+
+def reconcile_failed(kind: str) -> None:
+    """A reconciliation raised: `api` (an API call failed; also counted as an API error) or `internal`."""
+    RECONCILE_ERRORS.labels(kind=kind).inc()
+    if kind == "api":
+        API_ERRORS.labels(source="reconcile").inc()
 
 
 def serve(port: int, addr: str | None = None) -> None:

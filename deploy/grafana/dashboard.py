@@ -105,7 +105,7 @@ PANELS: tuple[Panel, ...] = (
         "fps",
         (
             _q(f"sum(rate(videojob_frames_processed_total[{RATE}]))", "all jobs"),
-            _q("videojob_frames_per_second", "{{namespace}}/{{name}}"),
+            _q("videojob_frames_per_second", "{{namespace}}/{{videojob}}"),
         ),
     ),
     Panel(

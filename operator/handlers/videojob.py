@@ -56,7 +56,11 @@ def reconcile(body: kopf.Body, status: kopf.Status, uid: str, patch: kopf.Patch,
         step = controller().reconcile(body, seen)
     except (ApiException, HTTPError, OSError) as e:
         # The API server hiccupped: try again soon rather than sleeping in the handler.
+        metrics.reconcile_failed("api")
         raise kopf.TemporaryError(f"API call failed: {e}", delay=5) from e
+    except Exception:
+        metrics.reconcile_failed("internal")
+        raise
     for kind, reason, message in step.events:
         # kopf.event, not kopf.info: posting.level (WARNING) keeps kopf's per-tick logs out of the Events.
         kopf.event(body, type=kind, reason=reason, message=message)
@@ -75,9 +79,12 @@ def watch(event: kopf.RawEvent, body: kopf.Body, uid: str, **_: Any) -> None:
     """Every VideoJob, finished or not (a low-level watch: no finalizer, no stored state). A finished one with
     ttlSecondsAfterFinished is deleted when that has passed, also after an operator restart (the watch starts
     with a listing)."""
+    meta = body["metadata"]
     if event.get("type") == "DELETED":
         _forget(uid)
+        metrics.forget_job(meta["namespace"], meta["name"])
         return
+    metrics.observe_job(meta["namespace"], meta["name"], body.get("status"))
     phase = (body.get("status") or {}).get("phase")
     if phase:
         _phases[uid] = phase
@@ -85,7 +92,6 @@ def watch(event: kopf.RawEvent, body: kopf.Body, uid: str, **_: Any) -> None:
     when = expires_at(body)
     if when is None:
         return
-    meta = body["metadata"]
     delay = max(0.0, (when - datetime.now(UTC)).total_seconds())
     with _lock:
         if uid in _expiries:

@@ -105,7 +105,7 @@ def test_metrics_endpoint_exposes_the_contract(operator_metrics: str) -> None:
         assert families[name].type == kind, (name, families[name].type)
     phases = {s.labels["phase"] for s in families["videojob_jobs"].samples}
     assert {"Pending", "Processing", "Succeeded", "Failed"} <= phases
-    jobs = {(s.labels["namespace"], s.labels["name"]) for s in families["videojob_frames_per_second"].samples}
+    jobs = {(s.labels["namespace"], s.labels["videojob"]) for s in families["videojob_frames_per_second"].samples}
     assert jobs == {("media", "street"), ("media", "parade")}
 
 
