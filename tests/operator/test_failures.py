@@ -66,3 +66,25 @@ def test_output_that_links_to_the_input_fails_in_detect_before_any_segment(kube,
     assert videojobs.runs("linked", "segments") == []
     assert len(videojobs.runs("linked", "detect")) == 1, "bad input is not retried"
     assert source.read_bytes() == before and link.is_symlink()
+
+
+def test_output_that_can_never_be_written_fails_in_detect_before_any_segment(kube, operator, videojobs) -> None:
+    """Issue 12 D4: a directory (`results/`) or a read-only folder as the output fails in the one detect run, as bad
+    input (never retried), naming the path; no segment Job is ever made."""
+    videojobs.clip(frames=24)
+    (videojobs.volume / "results").mkdir()
+    read_only = videojobs.volume / "ro"
+    read_only.mkdir()
+    read_only.chmod(0o555)  # owned by root, the pods run as uid 10001
+    videojobs.apply("to-dir", videojobs.spec(out="results/"))
+    videojobs.apply("to-ro", videojobs.spec(out="ro/clip.mp4"))
+    for name, path, words in (
+        ("to-dir", "/videojob/data/results", "is a directory"),
+        ("to-ro", "/videojob/data/ro", "not writable"),
+    ):
+        st = videojobs.wait_phase(name, "Failed", timeout=90)
+        assert path in st["message"] and words in st["message"], st["message"]
+        assert {c["type"]: c for c in st["conditions"]}["Failed"]["reason"] == "DetectFailed"
+        assert len(videojobs.runs(name, "detect")) == 1, "bad input is not retried"
+        assert videojobs.runs(name, "segments") == [] and videojobs.job(name) is None
+    assert list(read_only.iterdir()) == [] and list((videojobs.volume / "results").iterdir()) == []
