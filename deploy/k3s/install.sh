@@ -93,7 +93,7 @@ chart() {
   kubectl apply -f "$HERE/manifests/namespace.yaml"
   helm upgrade --install videojob "$REPO/charts/videojob-operator" -n "$NAMESPACE" \
     --set clusterWide=false --set redis.enabled=true "$@"
-  kubectl -n "$NAMESPACE" rollout status deployment/videojob-videojob-operator --timeout=180s
+  kubectl -n "$NAMESPACE" rollout status deployment/videojob-operator --timeout=180s
 }
 
 case ${1:-} in

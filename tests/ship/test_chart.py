@@ -181,23 +181,25 @@ def test_operator_pod_is_restricted_probed_and_configured(render: Render) -> Non
     assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
     assert sc["capabilities"] == {"drop": ["ALL"]}
     assert c["image"] == "ghcr.io/videojob/videojob-operator:0.1.0"  # appVersion, never latest
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert c[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    # Liveness from kopf; readiness from operator/readiness.py (the API server answers), on the port it is told.
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "ready"}
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
-    assert ports == {"health": 8080, "metrics": 9090}  # Dockerfile.operator: --liveness on 8080, metrics on 9090
+    assert ports == {"health": 8080, "ready": 8081, "metrics": 9090}  # Dockerfile.operator: --liveness on 8080
     assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
     env = {e["name"]: e for e in c["env"]}
     assert env["VIDEOJOB_WORKER_IMAGE"]["value"] == "ghcr.io/videojob/videojob-worker:0.1.0"
     assert env["VIDEOJOB_METRICS_PORT"]["value"] == "9090"
+    assert env["VIDEOJOB_READY_PORT"]["value"] == str(ports["ready"])
     # The Redis password comes from the Secret and is declared before the URL that expands it.
     names = [e["name"] for e in c["env"]]
     assert names.index("VIDEOJOB_REDIS_PASSWORD") < names.index("VIDEOJOB_REDIS_URL")
     assert env["VIDEOJOB_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
-        "name": "vj-videojob-operator-redis",
+        "name": "vj-videojob-redis",
         "key": "redis-password",
     }
     assert env["VIDEOJOB_REDIS_URL"]["value"] == (
-        "redis://:$(VIDEOJOB_REDIS_PASSWORD)@vj-videojob-operator-redis.videojob-system.svc:6379/0"
+        "redis://:$(VIDEOJOB_REDIS_PASSWORD)@vj-videojob-redis.videojob-system.svc:6379/0"
     )
     (off,) = kinds(render("metrics.enabled=false"))["Deployment"]
     env_off = {e["name"]: e.get("value") for e in off["spec"]["template"]["spec"]["containers"][0]["env"]}
@@ -268,3 +270,159 @@ def test_notes_tell_how_to_submit_the_sample_job(helm: Path, tmp_path: Path) -> 
     assert job["kind"] == "VideoJob" and job["spec"]["input"] == {"claimName": "media", "path": "in/street.mp4"}
     assert job["spec"]["resources"]["gpuResourceName"] == "nvidia.com/gpu"
     assert job["spec"]["runtimeClassName"] == "nvidia"
+
+
+def test_notes_name_no_file_of_the_repository(helm: Path) -> None:
+    out = subprocess.run(
+        [
+            str(helm),
+            "install",
+            "videojob",
+            str(CHART),
+            "--dry-run=client",
+            "-n",
+            "media",
+            "--set",
+            "redis.enabled=true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    notes = out.stdout.split("NOTES:", 1)[1]
+    for path in ("deploy/", "charts/", "crds/", ".yaml"):
+        assert path not in notes, path
+    assert "rollout status deployment/videojob-operator" in notes and "helm test videojob" in notes
+
+
+def names(objs: list[dict[str, Any]]) -> dict[str, set[str]]:
+    return {kind: {o["metadata"]["name"] for o in items} for kind, items in kinds(objs).items()}
+
+
+@pytest.mark.parametrize(
+    ("release", "sets", "operator", "redis"),
+    [
+        ("videojob", (), "videojob-operator", "videojob-redis"),
+        ("videojob-operator", (), "videojob-operator", "videojob-operator-redis"),
+        ("media", (), "media-videojob-operator", "media-videojob-redis"),
+        ("media", ("fullnameOverride=vj",), "vj-operator", "vj-redis"),
+        ("media", ("nameOverride=frames",), "media-frames-operator", "media-frames-redis"),
+    ],
+)
+def test_names_are_sane(render: Render, release: str, sets: tuple[str, ...], operator: str, redis: str) -> None:
+    """Release `videojob` must not give videojob-videojob-operator-*; overrides name every object."""
+    n = names(render("redis.enabled=true", *sets, release=release))
+    assert n["Deployment"] == n["ServiceAccount"] == n["Role"] == n["RoleBinding"] == {operator}
+    assert n["StatefulSet"] == n["NetworkPolicy"] == {redis}
+    assert all("videojob-videojob" not in name for ns in n.values() for name in ns), n
+    long = names(render("redis.enabled=true", release="a-long-release-name-for-the-media-team-in-prod"))
+    assert all(len(name) <= 63 for ns in long.values() for name in ns), long
+    assert max(len(x) for x in long["StatefulSet"]) <= 52  # its pods' controller-revision-hash label fits 63
+
+
+def worker_image(render: Render, *sets: str) -> str:
+    (dep,) = kinds(render(*sets))["Deployment"]
+    env = {e["name"]: e.get("value") for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+    return str(env["VIDEOJOB_WORKER_IMAGE"])
+
+
+def test_worker_image_tag_follows_app_version(render: Render, helm: Path) -> None:
+    app_version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    assert worker_image(render) == f"ghcr.io/videojob/videojob-worker:{app_version}"
+    assert worker_image(render, "worker.image.tag=1.2.3") == "ghcr.io/videojob/videojob-worker:1.2.3"
+    assert worker_image(render, "worker.image.repository=reg.local/w") == f"reg.local/w:{app_version}"
+    assert worker_image(render, "worker.image=reg.local/w@sha256:abc") == "reg.local/w@sha256:abc"  # 0.1's form
+    assert lint(helm, "worker.image.tag=latest").returncode != 0
+
+
+def test_extra_env_overrides_a_chart_set_variable(render: Render) -> None:
+    (dep,) = kinds(
+        render(
+            "redis.enabled=true",
+            "operator.extraEnv[0].name=VIDEOJOB_RESYNC_SECONDS",
+            "operator.extraEnv[0].value=2",
+            "operator.extraEnv[1].name=HTTPS_PROXY",
+            "operator.extraEnv[1].value=http://proxy:3128",
+            "operator.extraEnv[2].name=VIDEOJOB_WORKER_IMAGE",
+            "operator.extraEnv[2].valueFrom.configMapKeyRef.name=images",
+            "operator.extraEnv[2].valueFrom.configMapKeyRef.key=worker",
+        )
+    )["Deployment"]
+    env = dep["spec"]["template"]["spec"]["containers"][0]["env"]
+    order = [e["name"] for e in env]
+    assert len(order) == len(set(order)), order  # one entry per name: server-side apply refuses duplicates
+    by = {e["name"]: e for e in env}
+    assert by["VIDEOJOB_RESYNC_SECONDS"] == {"name": "VIDEOJOB_RESYNC_SECONDS", "value": "2"}  # a string
+    assert by["VIDEOJOB_WORKER_IMAGE"] == {
+        "name": "VIDEOJOB_WORKER_IMAGE",
+        "valueFrom": {"configMapKeyRef": {"name": "images", "key": "worker"}},
+    }
+    assert order[-1] == "HTTPS_PROXY"
+    assert order.index("VIDEOJOB_REDIS_PASSWORD") < order.index("VIDEOJOB_REDIS_URL")
+
+
+def test_redis_network_policy_admits_the_operator_and_segment_pods_only(render: Render) -> None:
+    from videojob.operator.naming import labels
+
+    k = kinds(render("redis.enabled=true", "watchNamespaces={media,team-b}"))
+    (policy,) = k["NetworkPolicy"]
+    (sts,) = k["StatefulSet"]
+    (dep,) = k["Deployment"]
+    spec = policy["spec"]
+    assert spec["policyTypes"] == ["Ingress"]
+    assert spec["podSelector"]["matchLabels"].items() <= sts["spec"]["template"]["metadata"]["labels"].items()
+    (rule,) = spec["ingress"]
+    assert rule["ports"] == [{"port": "redis", "protocol": "TCP"}]
+    operator_peer, *worker_peers = rule["from"]
+    assert set(operator_peer) == {"podSelector"}  # the release namespace
+    assert operator_peer["podSelector"]["matchLabels"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
+    assert [p["namespaceSelector"]["matchLabels"] for p in worker_peers] == [
+        {"kubernetes.io/metadata.name": "media"},
+        {"kubernetes.io/metadata.name": "team-b"},
+    ]
+    for peer in worker_peers:
+        wanted = peer["podSelector"]["matchLabels"].items()
+        assert wanted <= labels("street", "segments").items()  # what the builders put on segment pods
+        assert not wanted <= labels("street", "detect").items() and not wanted <= labels("street", "finalize").items()
+    assert "NetworkPolicy" not in kinds(render("redis.enabled=true", "redis.networkPolicy.enabled=false"))
+    assert "NetworkPolicy" not in kinds(render())
+
+
+def test_helm_test_pod_asks_the_operator_service(render: Render) -> None:
+    k = kinds(render())
+    (pod,) = k["Pod"]
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    (operator_svc,) = [s for s in k["Service"] if s["metadata"]["name"] == "vj-videojob-operator"]
+    assert operator_svc["spec"]["ports"] == [{"name": "ready", "port": 8081, "targetPort": "ready", "protocol": "TCP"}]
+    script = pod["spec"]["containers"][0]["args"][0]
+    assert "http://vj-videojob-operator.videojob-system.svc:8081/readyz" in script
+    assert "/apis/videojob.dev/v1alpha1" in script
+    assert "Pod" not in kinds(render("tests.enabled=false"))
+
+
+def test_artifact_hub_metadata_and_readme() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["icon"].endswith("icon.svg") and (CHART / "icon.svg").is_file()
+    assert chart["sources"] and chart["maintainers"] and chart["home"]
+    notes = chart["annotations"]
+    crds = yaml.safe_load(notes["artifacthub.io/crds"])
+    generated = yaml.safe_load((CHART / "crds" / "videojob.yaml").read_text())
+    assert crds[0]["name"] == generated["metadata"]["name"] and crds[0]["kind"] == generated["spec"]["names"]["kind"]
+    example = yaml.safe_load(notes["artifacthub.io/crdsExamples"])[0]
+    assert example["apiVersion"] == f"{generated['spec']['group']}/{generated['spec']['versions'][0]['name']}"
+    images = [i["image"] for i in yaml.safe_load(notes["artifacthub.io/images"])]
+    assert all(i.endswith(f":{chart['appVersion']}") for i in images), images
+    for key in ("artifacthub.io/changes", "artifacthub.io/links"):
+        assert yaml.safe_load(notes[key])
+    # The README's values table names every value (leaves of values.yaml; maps documented as a whole).
+    readme = (CHART / "README.md").read_text()
+    assert "kubectl apply --server-side -f videojob-operator/crds/" in readme and "Upgrade notes" in readme
+
+    def leaves(x: Any, path: str = "") -> list[str]:
+        if isinstance(x, dict) and x and path not in ("resources", "redis.resources", "dashboard.labels"):
+            return [leaf for k, v in x.items() for leaf in leaves(v, f"{path}.{k}" if path else k)]
+        return [path]
+
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    missing = [leaf for leaf in leaves(values) if f"| `{leaf}` |" not in readme]
+    assert missing == []

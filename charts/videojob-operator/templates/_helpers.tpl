@@ -1,12 +1,43 @@
+{{/* The app.kubernetes.io/name label: the chart's name (a Deployment's selector never changes on upgrade). */}}
 {{- define "videojob.name" -}}
-{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/*
+The base of every object's name: fullnameOverride; else the release name when it holds the product's name
+(nameOverride, default "videojob"); else <release>-videojob. Release `videojob` gives videojob-operator,
+videojob-redis, videojob-metrics; release `media` gives media-videojob-operator. At most 40 characters, so that
+every suffix (and a StatefulSet's revision label) stays within 63.
+*/}}
 {{- define "videojob.fullname" -}}
-{{- if contains .Chart.Name .Release.Name -}}
-{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- $base := default "videojob" .Values.nameOverride -}}
+{{- if contains $base .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $base | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The operator's Deployment, ServiceAccount and RBAC: <fullname>-operator (no second "-operator"). */}}
+{{- define "videojob.operatorName" -}}
+{{- $full := include "videojob.fullname" . -}}
+{{- if hasSuffix "operator" $full -}}
+{{- $full -}}
+{{- else -}}
+{{- printf "%s-operator" $full -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The worker image: worker.image as repository and tag (tag default: the chart's appVersion), or one string. */}}
+{{- define "videojob.workerImage" -}}
+{{- if kindIs "string" .Values.worker.image -}}
+{{- .Values.worker.image -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.worker.image.repository (default .Chart.AppVersion .Values.worker.image.tag) -}}
 {{- end -}}
 {{- end -}}
 
@@ -24,7 +55,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{- define "videojob.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}
-{{- default (include "videojob.fullname" .) .Values.serviceAccount.name -}}
+{{- default (include "videojob.operatorName" .) .Values.serviceAccount.name -}}
 {{- else -}}
 {{- default "default" .Values.serviceAccount.name -}}
 {{- end -}}
@@ -90,4 +121,61 @@ The operator's RBAC rules: exactly those of deploy/manifests/rbac.yaml (tests/sh
 - apiGroups: ["", "events.k8s.io"]
   resources: ["events"]
   verbs: ["create"]
+{{- end -}}
+
+{{/*
+The operator's environment: what the chart sets, then operator.extraEnv. An extraEnv entry with the name of a
+chart-set variable replaces it (in its place, so that $(VAR) references keep their order); the rest follow.
+*/}}
+{{- define "videojob.operatorEnv" -}}
+{{- $extra := dict -}}
+{{- $extras := list -}}
+{{- range .Values.operator.extraEnv -}}
+{{- $e := deepCopy . -}}
+{{- if hasKey $e "value" -}}
+{{- /* --set operator.extraEnv[0].value=2 gives a number; an env value must be a string */ -}}
+{{- $_ := set $e "value" (toString $e.value) -}}
+{{- end -}}
+{{- $_ := set $extra .name $e -}}
+{{- $extras = append $extras $e -}}
+{{- end -}}
+{{- $env := list -}}
+{{- range (include "videojob.chartEnv" . | fromYamlArray) -}}
+{{- $env = append $env (get $extra .name | default .) -}}
+{{- $_ := unset $extra .name -}}
+{{- end -}}
+{{- range $extras -}}
+{{- if hasKey $extra .name -}}
+{{- $env = append $env . -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $env -}}
+{{- end -}}
+
+{{- define "videojob.chartEnv" -}}
+- name: VIDEOJOB_WORKER_IMAGE
+  value: {{ include "videojob.workerImage" . | quote }}
+- name: VIDEOJOB_RESYNC_SECONDS
+  value: {{ .Values.operator.resyncSeconds | quote }}
+- name: VIDEOJOB_STALL_SECONDS
+  value: {{ .Values.operator.stallSeconds | quote }}
+- name: VIDEOJOB_METRICS_PORT
+  value: {{ ternary .Values.metrics.port 0 .Values.metrics.enabled | quote }}
+- name: VIDEOJOB_READY_PORT
+  value: "8081"
+{{- if .Values.redis.enabled }}
+- name: VIDEOJOB_REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "videojob.redisSecretName" . }}
+      key: {{ .Values.redis.auth.key }}
+- name: VIDEOJOB_REDIS_URL
+  value: "redis://:$(VIDEOJOB_REDIS_PASSWORD)@{{ include "videojob.fullname" . }}-redis.{{ .Release.Namespace }}.svc:6379/0"
+{{- else if .Values.redis.externalUrlSecret.name }}
+- name: VIDEOJOB_REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.redis.externalUrlSecret.name }}
+      key: {{ .Values.redis.externalUrlSecret.key | default "redis-url" }}
+{{- end }}
 {{- end -}}

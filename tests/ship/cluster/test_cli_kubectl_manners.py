@@ -154,11 +154,10 @@ def request_counts(kube: KubeCluster) -> dict[str, float]:
     return counts
 
 
-def test_watch_follows_changes_through_the_watch_api(kube: KubeCluster, namespace: str, crd: None) -> None:
-    assert cli(kube, "submit", "in/a.mp4", "o.mp4", "--claim", "m", "--name", "w", "-n", namespace).returncode == 0
-    before = request_counts(kube)
-    cmd = [str(VIDEOJOB), "watch", "w", "-n", namespace, "--kubeconfig", str(kube.kubeconfig)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _watch_changes(
+    kube: KubeCluster, namespace: str, proc: subprocess.Popen[str]
+) -> tuple[list[tuple[float, str]], list[float]]:
+    """Status changes 1.5 s apart while `videojob watch` runs; its lines with the time each was read."""
     lines: list[tuple[float, str]] = []
     reader = threading.Thread(target=lambda: lines.extend((time.monotonic(), ln) for ln in proc.stdout or []))
     reader.start()
@@ -176,6 +175,16 @@ def test_watch_follows_changes_through_the_watch_api(kube: KubeCluster, namespac
         set_status(kube, namespace, "w", st)
     assert proc.wait(30) == 0, proc.stderr.read() if proc.stderr else ""
     reader.join(5)
+    return lines, sent
+
+
+def test_watch_follows_changes_through_the_watch_api(kube: KubeCluster, namespace: str, crd: None) -> None:
+    assert cli(kube, "submit", "in/a.mp4", "o.mp4", "--claim", "m", "--name", "w", "-n", namespace).returncode == 0
+    before = request_counts(kube)
+    cmd = [str(VIDEOJOB), "watch", "w", "-n", namespace, "--kubeconfig", str(kube.kubeconfig)]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        lines, sent = _watch_changes(kube, namespace, proc)
+    text = [ln for _, ln in lines]
     text = [ln for _, ln in lines]
     assert text[0].startswith(f"videojob {namespace}/w: Pending")
     assert any("Detecting (1%)" in ln for ln in text) and any("segments 3/4" in ln for ln in text), text
@@ -233,7 +242,19 @@ def test_logs_follow_streams_every_pod_of_the_job(kube: KubeCluster, namespace: 
     talk = "import time\nfor i in range(3):\n    print('{who} line', i, flush=True)\n    time.sleep(2)\n"
     start_pod(kube, namespace, "f", "detect", None, talk.format(who="detect"))
     cmd = [str(VIDEOJOB), "logs", "-f", "f", "-n", namespace, "--kubeconfig", str(kube.kubeconfig)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        lines = _follow_logs(kube, namespace, proc)
+    text = [ln.rstrip("\n") for _, ln in lines]
+    for prefix, who in (("[detect]", "detect"), ("[segment 0]", "seg0"), ("[segment 1]", "seg1")):
+        assert [ln for ln in text if ln.startswith(prefix)] == [f"{prefix} {who} line {i}" for i in range(3)], text
+    # Streamed as written (2 s apart in the pod), not read once the pod had ended.
+    times = [t for t, ln in lines if ln.startswith("[segment 0]")]
+    assert times[-1] - times[0] >= 3.0, times
+
+
+def _follow_logs(kube: KubeCluster, namespace: str, proc: subprocess.Popen[str]) -> list[tuple[float, str]]:
+    """Two segment pods start while `videojob logs -f` runs; then the VideoJob succeeds. Its lines, timed."""
+    talk = "import time\nfor i in range(3):\n    print('{who} line', i, flush=True)\n    time.sleep(2)\n"
     lines: list[tuple[float, str]] = []
     reader = threading.Thread(target=lambda: lines.extend((time.monotonic(), ln) for ln in proc.stdout or []))
     reader.start()
@@ -249,9 +270,4 @@ def test_logs_follow_streams_every_pod_of_the_job(kube: KubeCluster, namespace: 
     set_status(kube, namespace, "f", {"phase": "Succeeded"})
     assert proc.wait(60) == 0, proc.stderr.read() if proc.stderr else ""
     reader.join(5)
-    text = [ln.rstrip("\n") for _, ln in lines]
-    for prefix, who in (("[detect]", "detect"), ("[segment 0]", "seg0"), ("[segment 1]", "seg1")):
-        assert [ln for ln in text if ln.startswith(prefix)] == [f"{prefix} {who} line {i}" for i in range(3)], text
-    # Streamed as written (2 s apart in the pod), not read once the pod had ended.
-    times = [t for t, ln in lines if ln.startswith("[segment 0]")]
-    assert times[-1] - times[0] >= 3.0, times
+    return lines

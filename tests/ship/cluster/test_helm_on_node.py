@@ -78,8 +78,12 @@ def test_helm_installed_operator_runs_a_videojob_in_containers(kube: KubeCluster
     # its container: the API server reaches kubelet through the node's egress proxy).
     scan = "REDISCLI_AUTH=$REDIS_PASSWORD redis-cli --scan --pattern 'videojob:*'"
     keys = kube.kubectl(
-        "exec", f"statefulset/{release}-videojob-operator-redis", "-n", namespace, "--", "sh", "-c", scan
+        "exec", f"statefulset/{release}-videojob-redis", "-n", namespace, "--", "sh", "-c", scan
     ).stdout.split()
     assert sorted(keys) == [f"videojob:{namespace}/clip:seg:{i}" for i in range(3)], keys
     print(f"helm install --wait: {installed:.1f}s")
+    # `helm test`: its pod, on the node, finds the VideoJob API served and the operator's /readyz answering.
+    out = helm(kube, "test", release, "-n", namespace, "--logs", "--timeout=180s")
+    assert "Phase:          Succeeded" in out or "Phase: Succeeded" in " ".join(out.split()), out
+    assert "serves videojob.dev/v1alpha1 VideoJob" in out and "operator: ok: the API server answers" in out, out
     helm(kube, "uninstall", release, "-n", namespace, "--wait", "--timeout=120s")
