@@ -151,7 +151,7 @@ def add_frames(n: int) -> None:
 
 
 def set_fps(namespace: str, name: str, fps: float) -> None:
-    FPS.labels(namespace=namespace, name=name).set(max(0.0, fps))
+    FPS.labels(namespace, name).set(max(0.0, fps))
 
 
 def add_retries(n: int) -> None:

@@ -25,7 +25,7 @@ from grafana_foundation_sdk.models.common import (
     StackingMode,
     TooltipDisplayMode,
 )
-from grafana_foundation_sdk.models.dashboard import DataSourceRef
+from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableRefresh, VariableSort
 
 REPO = Path(__file__).resolve().parents[2]
 TARGETS = [
@@ -58,59 +58,132 @@ def _q(expr: str, legend: str) -> Query:
     return Query(expr, legend)
 
 
+# The dashboard's variables, as the queries use them. Multi-valued: Grafana writes a selection as a regex
+# alternation, and "All" as ALL (every value, including jobs that are gone from the label list).
+ALL = ".+"
+JOB = 'namespace=~"$namespace", videojob=~"$job"'
+NS = 'namespace=~"$namespace"'
+# Our worker pods (operator/naming.py: <job>-detect-*, <job>-segments-<index>-*, <job>-finalize-*; a VideoJob
+# name longer than 49 characters is shortened with a hash there and only matches with job = All).
+PODS = f'{NS}, pod=~"($job)-(detect|segments|finalize)(-.*)?"'
+# The operator's target: its `up`, kept for an hour after it went away so that "down" reads 0, not "No data".
+OPERATOR_UP = "up and on (instance, job) last_over_time(videojob_operator_info[1h])"
+
+
+@dataclass(frozen=True)
+class Annotation:
+    name: str
+    expr: str  # a timestamp in milliseconds as the value: Grafana's "series value as timestamp"
+    title: str
+    color: str
+
+
+ANNOTATIONS: tuple[Annotation, ...] = (
+    Annotation("Job started", f"videojob_job_start_time_seconds{{{JOB}}} * 1000", "{{videojob}} started", "blue"),
+    Annotation(
+        "Job ended",
+        f"videojob_job_completion_time_seconds{{{JOB}}} * 1000",
+        "{{videojob}} {{phase}} {{reason}}",
+        "purple",
+    ),
+)
+
 PANELS: tuple[Panel, ...] = (
     Panel(
         "Active jobs",
-        "VideoJobs not yet Succeeded or Failed.",
+        "VideoJobs of the chosen namespaces and jobs that are neither Succeeded nor Failed.",
         "short",
-        (_q("sum(videojob_active_jobs)", "active"),),
+        (_q(f'count(videojob_job_info{{{JOB}, phase!~"Succeeded|Failed"}}) or vector(0)', "active"),),
         kind="stat",
-        width=6,
+        width=4,
     ),
     Panel(
         "Throughput",
-        "Frames processed per second, all jobs.",
+        "Frames per second of the chosen jobs' process stages.",
         "fps",
-        (_q(f"sum(rate(videojob_frames_processed_total[{RATE}]))", "frames/s"),),
+        (_q(f"sum(videojob_frames_per_second{{{JOB}}}) or vector(0)", "frames/s"),),
         kind="stat",
-        width=6,
+        width=4,
     ),
     Panel(
-        "GPU utilisation (now)",
-        "Mean utilisation of the GPUs DCGM exporter reports.",
+        "GPU utilisation (our pods, now)",
+        "DCGM exporter: mean SM utilisation of the GPUs the chosen jobs' worker pods hold.",
         "percent",
-        (_q("avg(DCGM_FI_DEV_GPU_UTIL)", "GPU %"),),
+        (_q(f"avg(DCGM_FI_DEV_GPU_UTIL{{{PODS}}})", "GPU %"),),
         kind="stat",
-        width=6,
+        width=4,
         dcgm=True,
     ),
     Panel(
-        "Stalled segments",
-        "Segments restarted because their Redis heartbeat stopped (in the range).",
+        "Failed jobs",
+        "VideoJobs of the chosen namespaces that failed in the time range (while the operator watched).",
         "short",
-        (_q("sum(increase(videojob_stalled_segments_total[$__range]))", "stalled"),),
+        (_q(f"sum(increase(videojob_job_failures_total{{{NS}}}[$__range])) or vector(0)", "failed"),),
         kind="stat",
-        width=6,
+        width=4,
+    ),
+    Panel(
+        "Operator up",
+        "1 while Prometheus scrapes the operator; 0 when it went away (within the last hour).",
+        "short",
+        (_q(f"min({OPERATOR_UP})", "up"),),
+        kind="stat",
+        width=4,
+    ),
+    Panel(
+        "API server reachable",
+        "The operator's readiness check: 1 while the API server serves the VideoJob API to it.",
+        "short",
+        (_q("min(videojob_api_reachable)", "reachable"),),
+        kind="stat",
+        width=4,
     ),
     Panel(
         "Jobs by phase",
-        "VideoJobs the operator knows, by phase.",
+        "The chosen VideoJobs, by phase.",
         "short",
-        (_q("sum by (phase) (videojob_jobs)", "{{phase}}"),),
+        (_q(f"count by (phase) (videojob_job_info{{{JOB}}})", "{{phase}}"),),
         stacked=True,
+    ),
+    Panel(
+        "Progress per job",
+        "Percent done of each chosen VideoJob.",
+        "percent",
+        (_q(f"videojob_job_progress_percent{{{JOB}}}", "{{namespace}}/{{videojob}}"),),
     ),
     Panel(
         "Throughput per job",
         "Frames per second of each job's process stage.",
         "fps",
+        (_q(f"videojob_frames_per_second{{{JOB}}}", "{{namespace}}/{{videojob}}"),),
+    ),
+    Panel(
+        "Segments per job",
+        "Segment pods running and segments failed, per job.",
+        "short",
+        (_q(f'videojob_job_segments{{{JOB}, state=~"active|failed"}}', "{{videojob}} {{state}}"),),
+    ),
+    Panel(
+        "Stage time per job",
+        "Wall time of each finished stage (detect, process, finalize) of each chosen job.",
+        "s",
+        (_q(f"videojob_job_stage_seconds{{{JOB}}}", "{{videojob}} {{stage}}"),),
+    ),
+    Panel(
+        "Failures by reason",
+        "Jobs that failed in each interval, and the failed jobs still there, by the reason of their Failed condition.",
+        "short",
         (
-            _q(f"sum(rate(videojob_frames_processed_total[{RATE}]))", "all jobs"),
-            _q("videojob_frames_per_second", "{{namespace}}/{{videojob}}"),
+            _q(f"sum by (reason) (increase(videojob_job_failures_total{{{NS}}}[{RATE}]))", "{{reason}} (new)"),
+            _q(
+                f'count by (reason) (videojob_job_completion_time_seconds{{{JOB}, phase="Failed"}})',
+                "{{reason}} (failed jobs)",
+            ),
         ),
     ),
     Panel(
-        "Segment duration p50 / p95",
-        "Processing time of one segment pod.",
+        "Segment duration p50 / p95 (all namespaces)",
+        "Processing time of one segment pod, every job.",
         "s",
         (
             _q(f"histogram_quantile(0.5, sum by (le) (rate(videojob_segment_duration_seconds_bucket[{RATE}])))", "p50"),
@@ -120,8 +193,8 @@ PANELS: tuple[Panel, ...] = (
         ),
     ),
     Panel(
-        "Stage breakdown",
-        "Mean wall time of each stage of a job.",
+        "Stage breakdown (all namespaces)",
+        "Mean wall time of each stage of a job, every job.",
         "s",
         (
             _q(
@@ -133,7 +206,7 @@ PANELS: tuple[Panel, ...] = (
         stacked=True,
     ),
     Panel(
-        "Retries",
+        "Retries (all namespaces)",
         "Segment pods that failed and were retried, and stalled segments restarted.",
         "short",
         (
@@ -142,7 +215,7 @@ PANELS: tuple[Panel, ...] = (
         ),
     ),
     Panel(
-        "Queue time p95 (pod pending)",
+        "Queue time p95 (pod pending, all namespaces)",
         "Time worker pods waited for a node/GPU before starting, by stage.",
         "s",
         (
@@ -153,20 +226,38 @@ PANELS: tuple[Panel, ...] = (
         ),
     ),
     Panel(
-        "GPU utilisation",
-        "NVIDIA DCGM exporter: SM utilisation per GPU.",
+        "Operator health",
+        "Scrape status of the operator, its failed reconciliations (api: an API call failed; internal: a bug) "
+        "and failed API calls.",
+        "short",
+        (
+            _q(OPERATOR_UP, "up {{instance}}"),
+            _q(f"sum by (kind) (increase(videojob_reconcile_errors_total[{RATE}]))", "reconcile errors: {{kind}}"),
+            _q(f"sum by (source) (increase(videojob_api_errors_total[{RATE}]))", "API errors: {{source}}"),
+        ),
+    ),
+    Panel(
+        "GPU utilisation (our pods)",
+        "DCGM exporter: SM utilisation of each GPU a chosen job's worker pod holds.",
         "percent",
-        (_q("avg by (Hostname, gpu) (DCGM_FI_DEV_GPU_UTIL)", "{{Hostname}} GPU {{gpu}}"),),
+        (_q(f"avg by (namespace, pod, gpu) (DCGM_FI_DEV_GPU_UTIL{{{PODS}}})", "{{pod}} GPU {{gpu}}"),),
         dcgm=True,
     ),
     Panel(
-        "NVENC / NVDEC utilisation",
-        "NVIDIA DCGM exporter: video encoder and decoder engines per GPU.",
+        "NVENC / NVDEC utilisation (our pods)",
+        "DCGM exporter: video encoder and decoder engines of the GPUs the chosen jobs' worker pods hold.",
         "percent",
         (
-            _q("avg by (Hostname, gpu) (DCGM_FI_DEV_ENC_UTIL)", "{{Hostname}} GPU {{gpu}} enc"),
-            _q("avg by (Hostname, gpu) (DCGM_FI_DEV_DEC_UTIL)", "{{Hostname}} GPU {{gpu}} dec"),
+            _q(f"avg by (namespace, pod, gpu) (DCGM_FI_DEV_ENC_UTIL{{{PODS}}})", "{{pod}} GPU {{gpu}} enc"),
+            _q(f"avg by (namespace, pod, gpu) (DCGM_FI_DEV_DEC_UTIL{{{PODS}}})", "{{pod}} GPU {{gpu}} dec"),
         ),
+        dcgm=True,
+    ),
+    Panel(
+        "GPU memory used (our pods)",
+        "DCGM exporter: frame buffer used on the GPUs the chosen jobs' worker pods hold.",
+        "decmbytes",
+        (_q(f"sum by (namespace, pod) (DCGM_FI_DEV_FB_USED{{{PODS}}})", "{{pod}}"),),
         dcgm=True,
     ),
 )
@@ -181,11 +272,20 @@ def build() -> dict:
         dashboard.Dashboard("VideoJob")
         .uid("videojob")
         .tags(["videojob", "gpu", "kubernetes"])
-        .description("videojob operator: jobs, throughput, segment and stage times, retries, queue time, GPUs.")
+        .description(
+            "videojob operator: jobs by namespace and name, throughput, failures, stage and segment times, "
+            "retries, queue time, operator health, and the GPUs of our worker pods."
+        )
         .refresh("30s")
         .time("now-3h", "now")
         .with_variable(dashboard.DatasourceVariable("datasource").label("Prometheus").type("prometheus"))
+        .with_variable(_variable("namespace", "Namespace", "label_values(videojob_job_info, namespace)"))
+        .with_variable(_variable("job", "VideoJob", f"label_values(videojob_job_info{{{NS}}}, videojob)"))
     )
+    for a in ANNOTATIONS:
+        board = board.annotation(
+            dashboard.AnnotationQuery().name(a.name).datasource(DS).enable(True).icon_color(a.color)
+        )
     for p in PANELS:
         panel: stat.Panel | timeseries.Panel
         if p.kind == "stat":
@@ -214,7 +314,26 @@ def build() -> dict:
         for i, q in enumerate(p.queries):
             panel = panel.with_target(_target(i, q))
         board = board.with_panel(panel)
-    return json.loads(JSONEncoder(sort_keys=True, indent=2).encode(board.build()))
+    built = json.loads(JSONEncoder(sort_keys=True, indent=2).encode(board.build()))
+    # Prometheus annotation fields the SDK's AnnotationQuery has no setters for: the value is the event's time.
+    for entry, a in zip(built["annotations"]["list"][-len(ANNOTATIONS) :], ANNOTATIONS, strict=True):
+        entry.update({"expr": a.expr, "titleFormat": a.title, "useValueForTime": True, "step": "60s"})
+        entry["tagKeys"] = "namespace,videojob"
+    return built
+
+
+def _variable(name: str, label: str, query: str) -> dashboard.QueryVariable:
+    return (
+        dashboard.QueryVariable(name)
+        .label(label)
+        .datasource(DS)
+        .query(query)
+        .multi(True)
+        .include_all(True)
+        .all_value(ALL)
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(VariableSort.ALPHABETICAL_ASC)
+    )
 
 
 def render() -> str:
