@@ -2,6 +2,12 @@
 
 Every segment is its own encode: its first frame is an IDR frame, GOPs are closed, and the parameters are
 identical for every segment, so the parameter sets match and segments join without re-encoding.
+
+Segments keep the encoder's full rate control, as Av1an does (x264 mbtree, x265 cutree, the I/P and P/B QP
+ratios, scene-cut keyframes): none of it is in the parameter sets, and turning it off for "seam safety" cost
++60 % bytes at the same CRF, up to 5.6x on noisy footage (bench/bench_seams.py). A segment's first frame is an IDR
+coded at ipratio's finer QP, so a seam is a keyframe that is better than its neighbours, not worse; the frames
+before it keep their quality because the encoder looks past the segment's end (tail_frames, pipeline/segment.py).
 """
 
 from __future__ import annotations
@@ -57,28 +63,38 @@ def choose_encoder(cfg: EncodeConfig, needs_software: bool = False) -> str:
     return SOFTWARE[cfg.codec]
 
 
-def encoder_options(
-    name: str, cfg: EncodeConfig, lossless: bool = False, joined: bool = True, extra: str = ""
-) -> dict[str, str]:
-    """Options for `name`; identical for every segment of a job by construction.
+# rc-lookahead of each preset (x264 --fullhelp, x265 --help): how many frames ahead mbtree/cutree look when they
+# set a frame's quality. ultrafast and superfast x264 have no mbtree.
+X264_LOOKAHEAD = {"ultrafast": 0, "superfast": 0, "veryfast": 10, "faster": 20, "fast": 30, "medium": 40}
+X264_LOOKAHEAD |= {"slow": 50, "slower": 60, "veryslow": 60, "placebo": 60}
+X265_LOOKAHEAD = {"ultrafast": 5, "superfast": 10, "veryfast": 15, "faster": 15, "fast": 15, "medium": 20}
+X265_LOOKAHEAD |= {"slow": 25, "slower": 40, "veryslow": 40, "placebo": 60}
 
-    `joined`: the stream is one of several segments that will be joined by packet copy. A stream that is the
-    whole output (a one-segment plan, or the single encode of stage=finalize) has no seams to hide and keeps
-    the encoder's own rate control, as the ffmpeg command line does.
+
+def tail_frames(name: str, preset: str) -> int:
+    """Frames after a segment's end to let the encoder look at (and then drop): its rate control's lookahead.
+
+    Without them a segment's last frames are a stream's last frames to mbtree/cutree, referenced by nothing, and
+    get a coarser QP: 1-2 dB below their neighbours just before every seam. NVENC has no such lookahead here.
     """
     if name == "libx264":
-        # mbtree lowers the quality of a stream's last frames (nothing references them) and ipratio raises the
-        # first IDR's: with one stream per segment both pulse at every seam, so both are off.
-        # pbratio=1 likewise keeps the last mini-GOP of a segment from standing out.
-        # The price is bitrate at a given CRF (and the CPU to code it), so a lone stream keeps them.
-        params = "open-gop=0:scenecut=0:mbtree=0:ipratio=1.0:pbratio=1.0" if joined else "open-gop=0"
-        params += extra
+        return X264_LOOKAHEAD.get(preset, 60)
+    if name == "libx265":
+        return X265_LOOKAHEAD.get(preset, 60)
+    return 0
+
+
+def encoder_options(name: str, cfg: EncodeConfig, lossless: bool = False, extra: str = "") -> dict[str, str]:
+    """Options for `name`; identical for every segment of a job by construction, and the same as a one-segment
+    job's (or the ffmpeg command line's) with that preset and quality: segmenting changes no setting."""
+    if name == "libx264":
+        # Closed GOPs: no frame of a segment may reference one of another.
+        params = "open-gop=0" + extra
         opts = {"preset": "ultrafast" if lossless else cfg.preset, "x264-params": params}
         opts.update({"qp": "0"} if lossless else {"crf": str(cfg.quality)})
         return opts
     if name == "libx265":
-        seams = "scenecut=0:cutree=0:ipratio=1.0:" if joined else ""
-        params = f"open-gop=0:{seams}log-level=error:repeat-headers=1{extra}"
+        params = f"open-gop=0:log-level=error:repeat-headers=1{extra}"
         opts = {"preset": cfg.preset, "x265-params": params + (":lossless=1" if lossless else f":crf={cfg.quality}")}
         return opts
     if name in NVENC.values():
@@ -105,7 +121,6 @@ def add_video_stream(
     time_base: Fraction,
     rate: Fraction,
     lossless: bool = False,
-    joined: bool = True,
     color: ColorTags | None = None,
     source_pix_fmt: str | None = None,
     sample_aspect: tuple[int, int] | None = None,
@@ -113,7 +128,7 @@ def add_video_stream(
 ) -> av.video.stream.VideoStream:
     # The source's bit depth and chroma (odd sizes as 4:4:4), the same for every segment (see pixfmt.py).
     pix_fmt = output_format(name, source_pix_fmt, width, height)
-    options = encoder_options(name, cfg, lossless, joined, hdr_params(name, hdr))
+    options = encoder_options(name, cfg, lossless, hdr_params(name, hdr))
     stream = container.add_stream(name, rate=rate, options=options)
     assert isinstance(stream, av.video.stream.VideoStream)
     stream.width = width

@@ -263,7 +263,6 @@ def _video_stream(
             info.height,
             Fraction(*info.time_base),
             Fraction(*info.rate),
-            joined=False,  # the one encode of the whole output
             color=info.color,
             source_pix_fmt=info.pix_fmt,
             sample_aspect=info.sample_aspect,

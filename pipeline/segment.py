@@ -18,7 +18,7 @@ from .config import JobConfig
 from .decode import DecoderUsed, iter_arrays, iter_frames
 from .detect import Box, RegionTimeline, build_timeline, make_detector
 from .detect.sampling import detect_frames
-from .encode import add_video_stream
+from .encode import add_video_stream, tail_frames
 from .encoderpin import job_encoder, read_pin, usable_here
 from .errors import BadInputError, TransientError
 from .gpu.device import batched_device
@@ -235,42 +235,53 @@ def encode_segment(path: Path, work: SegmentWork) -> Counts:
             time_base,
             Fraction(*info.rate),
             lossless=work.intermediate,
-            # A one-segment plan is the whole output: no seams, so the encoder keeps its own rate control.
-            joined=len(work.plan.segments) > 1,
             color=info.color,
             source_pix_fmt=info.pix_fmt,
             sample_aspect=info.sample_aspect,
             hdr=info.hdr,
         )
 
+        pts = info.pts
+        # The encoder also sees the frames after the segment (the next segment's first ones) up to its lookahead,
+        # so that mbtree/cutree give the segment's last frames the quality one encode would, instead of a dip
+        # before every seam; those frames are encoded but not kept. The last kept frame is forced to a P frame:
+        # it ends its mini-GOP, so no kept frame references a dropped one.
+        stop = min(info.frames, seg.end + (0 if work.intermediate else tail_frames(work.encoder, cfg.encode.preset)))
+        last_kept = int(pts[seg.end - 1] - pts[seg.start])
+
+        def mux_kept(packets: list[av.Packet]) -> None:
+            out.mux([p for p in packets if p.pts is not None and p.pts <= last_kept])
+
         def write(idx: int, frame: av.VideoFrame) -> None:
             # The source's own timestamps, relative to the segment's first frame (MP4 rounds a non-zero start
             # through its edit list); finalize adds the segment's offset back. Variable rates survive.
-            frame.pts = info.pts[idx] - info.pts[seg.start]
+            frame.pts = pts[idx] - pts[seg.start]
             frame.time_base = time_base
-            frame.pict_type = av.video.frame.PictureType.NONE
-            for packet in stream.encode(frame):
-                out.mux(packet)
+            ends_gop = idx == seg.end - 1 and stop > seg.end
+            frame.pict_type = av.video.frame.PictureType.P if ends_gop else av.video.frame.PictureType.NONE
+            mux_kept(stream.encode(frame))
+            if idx >= seg.end:
+                return
             counts.written += 1
             if work.on_progress is not None and (counts.written % 10 == 0 or counts.written == seg.frames):
                 work.on_progress(counts.written, seg.frames)
 
         def boxes_at(idx: int) -> list[Box]:
-            return work.timeline.boxes_at(idx) if work.timeline is not None else []
+            # Lookahead frames past the end are never kept: nothing to hide in them.
+            return work.timeline.boxes_at(idx) if work.timeline is not None and idx < seg.end else []
 
         # Parallel workers get a share of the cores (encode.threads); the decoder keeps to it as the encoder does.
         frames = iter_frames(
             work.input_path,
             info,
             seg.start,
-            seg.end,
+            stop,
             threads=cfg.encode.threads,
             hwaccel=work.hwaccel,
             used=work.decoder,
         )
         counts.with_regions = apply_and_write(frames, boxes_at, work, write)
-        for packet in stream.encode(None):
-            out.mux(packet)
+        mux_kept(stream.encode(None))
     return counts
 
 

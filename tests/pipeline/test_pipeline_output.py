@@ -64,8 +64,11 @@ def test_no_seam_at_segment_boundaries(clip: Path, outputs: dict[int, Path]) -> 
     for b in bounds:
         neighbours = [scores[i] for i in (*range(b - 4, b - 1), *range(b + 1, b + 4)) if 0 <= i < FRAMES]
         mean = float(np.mean(neighbours))
+        # One-sided: a drop is a seam, a segment's first frame (a fresh IDR) coded better than its neighbours is
+        # not. The frame before the seam is a segment's last: without the encoder's lookahead past the segment's
+        # end, mbtree starves it (2 dB here).
         for i in (b - 1, b):
-            assert abs(scores[i] - mean) <= 1.0, f"seam at frame {i}: {scores[i]:.2f} dB, neighbours {mean:.2f} dB"
+            assert scores[i] >= mean - 1.0, f"seam at frame {i}: {scores[i]:.2f} dB, neighbours {mean:.2f} dB"
 
 
 def segment_starts(clip: Path, segments: int) -> list[int]:
