@@ -261,8 +261,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
     except VideoJobError as exc:
         return _fail(str(exc))
     data = info.model_dump()
-    if not args.frames:
-        data.pop("pts")
+    # The frame index (plan.json keeps only its digest) is printed as lists: keyframes always, timestamps on ask.
+    data["keyframes"] = info.keyframes.tolist()
+    if args.frames:
+        data["pts"] = info.pts.tolist()
     print(json.dumps(data, indent=2))
     return 0
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from av.codec.hwaccel import HWAccel
 
 from .errors import BadInputError
 from .hwdecode import decoded_on_device, to_software_layout
+from .objectstore import ObjectURL, av_input
 from .probe import ProbeInfo
 from .rotate import upright
 
@@ -25,12 +25,11 @@ class DecoderUsed:
 
 
 def keyframe_at_or_before(info: ProbeInfo, index: int) -> int:
-    pos = bisect.bisect_right(info.keyframes, index) - 1
-    return info.keyframes[max(pos, 0)]
+    return info.index.keyframe_at_or_before(index)
 
 
 def iter_frames(
-    path: Path | str,
+    path: Path | str | ObjectURL,
     info: ProbeInfo,
     start: int,
     end: int,
@@ -51,19 +50,19 @@ def iter_frames(
         raise ValueError(f"frame range [{start}, {end}) is outside 0..{info.frames}")
     if start == end:
         return
-    index_of = {pts: i for i, pts in enumerate(info.pts)}
+    frame_index = info.index  # timestamps to frame indexes by binary search: no map of every frame per call
     software_format = info.pix_fmt or "yuv420p"
     key = keyframe_at_or_before(info, start)
     expected = start
     while True:
-        with av.open(str(path), hwaccel=hwaccel) as container:
+        with av.open(av_input(path), "r", hwaccel=hwaccel) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             if threads:
                 stream.codec_context.thread_count = threads
             on_device: bool | None = None if hwaccel is not None else False
             if key > 0:
-                container.seek(info.pts[key], stream=stream, backward=True, any_frame=False)
+                container.seek(int(info.pts[key]), stream=stream, backward=True, any_frame=False)
             restart = False
             try:
                 for frame in container.decode(stream):
@@ -74,7 +73,7 @@ def iter_frames(
                         on_device = decoded_on_device(stream.codec_context, frame, software_format)
                         if used is not None and on_device:
                             used.name = "nvdec"
-                    idx = index_of.get(frame.pts)
+                    idx = frame_index.index_of(frame.pts)
                     if idx is None or idx < expected:
                         continue
                     if idx > expected:
@@ -101,6 +100,8 @@ def iter_frames(
             raise BadInputError(f"{path} is truncated: frame {expected} of {info.frames} could not be decoded")
 
 
-def iter_arrays(path: Path | str, info: ProbeInfo, start: int, end: int) -> Iterator[tuple[int, np.ndarray]]:
+def iter_arrays(
+    path: Path | str | ObjectURL, info: ProbeInfo, start: int, end: int
+) -> Iterator[tuple[int, np.ndarray]]:
     for idx, frame in iter_frames(path, info, start, end):
         yield idx, frame.to_ndarray(format="bgr24")

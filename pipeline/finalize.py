@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
@@ -17,9 +18,11 @@ from .encode import NVENC, add_video_stream, choose_encoder
 from .encoderpin import read_pin
 from .errors import BadInputError, TransientError
 from .guard import refuse_output_over_input
+from .objectstore import Media, ObjectURL, as_media, av_input, upload
 from .pixfmt import software_needed
 from .plan import Segment, SegmentPlan
 from .probe import ProbeInfo
+from .readonce import CheckedReader
 from .segment import SegmentResult, segment_paths, trusted_result
 
 ProgressFn = Callable[[int, int], None]
@@ -44,11 +47,12 @@ class FinalReport(BaseModel):
 
 
 def verified_segments(workdir: Path, plan: SegmentPlan) -> list[SegmentResult]:
+    """Every segment's result, trusted for this plan; each file's checksum is checked as it is copied (_Segment)."""
     results = []
     digest = plan.digest(workdir)
     encoder = plan.encoder or read_pin(workdir)
     for seg in plan.segments:
-        result, why = trusted_result(workdir, seg, digest, encoder)
+        result, why = trusted_result(workdir, seg, digest, encoder, hash_media=False)
         if result is None:
             raise BadInputError(f"segment {seg.index} {why}; rerun it")
         if result.frames != seg.frames:
@@ -57,21 +61,15 @@ def verified_segments(workdir: Path, plan: SegmentPlan) -> list[SegmentResult]:
     return results
 
 
-def stream_header(path: Path) -> tuple[object, ...]:
-    """What must be equal for packets to share one stream header: codec, size, pixel format, profile, and the
-    parameter sets themselves (extradata: SPS/PPS, VPS for HEVC)."""
-    with av.open(str(path)) as container:
-        ctx = container.streams.video[0].codec_context
-        return (ctx.name, ctx.width, ctx.height, ctx.pix_fmt, ctx.profile, bytes(ctx.extradata or b""))
-
-
-def check_parameter_sets(workdir: Path, plan: SegmentPlan) -> None:
+def check_parameter_sets(workdir: Path, plan: SegmentPlan, results: list[SegmentResult]) -> None:
     """Refuse to join segments whose stream headers differ: the output carries one header (segment 0's), and a
     decoder would read every other segment's slices with the wrong SPS/PPS. The odd ones are named, judged
     against the header most segments share, and their results removed: their digests match, so resume would
-    otherwise trust them again and every rerun would end here."""
-    headers = [stream_header(segment_paths(workdir, seg.index)[0]) for seg in plan.segments]
-    common = max(set(headers), key=lambda h: (headers.count(h), -headers.index(h)))
+    otherwise trust them again and every rerun would end here. The headers are those the segments recorded
+    (segment.stream_header): no file is opened here, and the copy checks each file's checksum."""
+    headers = [r.header for r in results]
+    counts = Counter(headers)
+    common = max(counts, key=lambda h: (counts[h], -headers.index(h)))
     odd = [i for i, h in enumerate(headers) if h != common]
     if odd:
         for i in odd:
@@ -93,23 +91,26 @@ def _segment_shift(plan: SegmentPlan, seg: Segment, time_base: Fraction) -> int:
     """Segments start at zero: the ticks (of the segment file's `time_base`) that move one to its place on the
     source's timeline."""
     info = plan.probe
-    return round((info.pts[seg.start] - info.start_pts) * Fraction(*info.time_base) / time_base)
+    return round((int(info.pts[seg.start]) - info.start_pts) * Fraction(*info.time_base) / time_base)
 
 
 @contextmanager
 def _segment_video(
-    workdir: Path, plan: SegmentPlan, seg: Segment
+    workdir: Path, plan: SegmentPlan, seg: Segment, sha256: str
 ) -> Iterator[tuple[av.container.InputContainer, av.video.stream.VideoStream, int]]:
-    """A segment file open for reading: its container, video stream and `_segment_shift`."""
+    """A segment file open for reading, read once from disk: its container, video stream and `_segment_shift`.
+    Its checksum is taken as the demuxer reads it and compared with the recorded one when the caller is done."""
     media, _ = segment_paths(workdir, seg.index)
-    with av.open(str(media)) as container:
+    with CheckedReader(media) as reader, av.open(reader, mode="r") as container:
         stream = container.streams.video[0]
         assert stream.time_base is not None
         yield container, stream, _segment_shift(plan, seg, stream.time_base)
+        if reader.digest() != sha256:
+            raise BadInputError(f"segment {seg.index} does not match its recorded checksum; rerun it")
 
 
-def joined_dts(workdir: Path, plan: SegmentPlan) -> list[int]:
-    """Decode timestamps for every video packet of the joined stream, in decode order.
+def with_joined_dts(packets: Iterable[av.Packet], delay: int) -> Iterator[av.Packet]:
+    """The packets of the joined stream, in decode order, each given its decode timestamp.
 
     Each segment's encoder derived its DTS from its own first frame intervals (x264 shifts them back by its
     reorder delay measured in the segment's first frames), so with an irregular frame rate a segment that starts
@@ -117,30 +118,41 @@ def joined_dts(workdir: Path, plan: SegmentPlan) -> list[int]:
     stream gets one DTS sequence instead: the k-th smallest presentation time, `delay` packets late, where `delay`
     is the largest reorder depth of any segment. Then DTS rise strictly and never pass a packet's PTS (a packet
     decoded k-th is never shown before the (k - delay)-th frame), whatever the intervals; PTS are not touched.
+
+    Streamed: with `delay` known beforehand (each segment recorded its own), every frame of display rank r has been
+    read by the (r + delay)-th packet, so the k-th packet's DTS is the smallest PTS still waiting in a heap. Only
+    the first `delay` + 2 packets wait, for the first frame interval.
     """
-    display: list[int] = []
-    delay = 0
-    for seg in plan.segments:
-        with _segment_video(workdir, plan, seg) as (container, stream, shift):
-            order = [p.pts + shift for p in container.demux(stream) if p.size and p.pts is not None]
-        if len(order) != seg.frames:
-            raise BadInputError(f"segment {seg.index} holds {len(order)} packets, the plan says {seg.frames}")
-        ranked = sorted(order)
-        rank = {pts: i for i, pts in enumerate(ranked)}
-        delay = max(delay, *(k - rank[pts] for k, pts in enumerate(order)))
-        display += ranked
-    step = display[1] - display[0] if len(display) > 1 else 1
-    # The first `delay` packets decode before the first frame is shown: one frame interval apart, before it.
-    return [display[0] - (delay - k) * step for k in range(delay)] + display[: len(display) - delay]
+    waiting: list[int] = []  # PTS read and not yet given out as a DTS
+    head: list[av.Packet] | None = []  # the first packets, until the first frame interval is known
+    for packet in packets:
+        assert packet.pts is not None  # our own segment files always carry timestamps
+        heapq.heappush(waiting, packet.pts)
+        if head is not None:
+            head.append(packet)
+            if len(head) == delay + 2:
+                yield from _lead_in(head, waiting, delay)
+                head = None
+            continue
+        packet.dts = heapq.heappop(waiting)
+        yield packet
+    if head:
+        yield from _lead_in(head, waiting, delay)
 
 
-def _video_packets(
-    workdir: Path, plan: SegmentPlan, out_stream: av.video.stream.VideoStream
-) -> Iterator[tuple[float, av.Packet]]:
-    dts = joined_dts(workdir, plan)
-    written = 0
-    for seg in plan.segments:
-        with _segment_video(workdir, plan, seg) as (container, stream, shift):
+def _lead_in(head: list[av.Packet], waiting: list[int], delay: int) -> Iterator[av.Packet]:
+    """The first packets: `delay` of them decode before the first frame is shown, one frame interval apart."""
+    first = heapq.nsmallest(2, waiting)
+    step = first[1] - first[0] if len(first) > 1 else 1
+    for k, packet in enumerate(head):
+        packet.dts = first[0] - (delay - k) * step if k < delay else heapq.heappop(waiting)
+        yield packet
+
+
+def _segment_packets(workdir: Path, plan: SegmentPlan, results: list[SegmentResult]) -> Iterator[av.Packet]:
+    """Every segment's video packets in order, moved to their place on the source's timeline."""
+    for seg, result in zip(plan.segments, results, strict=True):
+        with _segment_video(workdir, plan, seg, result.sha256) as (container, stream, shift):
             count = 0
             for packet in container.demux(stream):
                 if packet.size == 0:
@@ -148,21 +160,28 @@ def _video_packets(
                 count += 1
                 assert packet.pts is not None  # our own segment files always carry timestamps
                 packet.pts += shift
-                packet.dts = dts[written]
-                written += 1
-                key = float(packet.dts * packet.time_base)
-                packet.stream = out_stream
-                yield key, packet
+                yield packet
             if count != seg.frames:
                 raise BadInputError(f"segment {seg.index} holds {count} packets, the plan says {seg.frames}")
 
 
+def _video_packets(
+    workdir: Path, plan: SegmentPlan, results: list[SegmentResult], out_stream: av.video.stream.VideoStream
+) -> Iterator[tuple[float, av.Packet]]:
+    delay = max(r.reorder_delay for r in results)
+    for packet in with_joined_dts(_segment_packets(workdir, plan, results), delay):
+        assert packet.dts is not None
+        key = float(packet.dts * packet.time_base)
+        packet.stream = out_stream
+        yield key, packet
+
+
 def _reencoded_packets(
-    workdir: Path, plan: SegmentPlan, out_stream: av.video.stream.VideoStream
+    workdir: Path, plan: SegmentPlan, results: list[SegmentResult], out_stream: av.video.stream.VideoStream
 ) -> Iterator[tuple[float, av.Packet]]:
     """stage=finalize: decode the lossless intermediates in order and encode once."""
-    for seg in plan.segments:
-        with _segment_video(workdir, plan, seg) as (container, stream, shift):
+    for seg, result in zip(plan.segments, results, strict=True):
+        with _segment_video(workdir, plan, seg, result.sha256) as (container, stream, shift):
             for frame in container.decode(stream):
                 assert frame.pts is not None
                 frame.pts += shift
@@ -196,16 +215,35 @@ def _source_packets(source: av.container.InputContainer, streams: dict[int, av.s
 
 
 def finalize(
-    input_path: Path | str, workdir: Path | str, output_path: Path | str, on_progress: ProgressFn | None = None
+    input_path: Path | str | ObjectURL,
+    workdir: Path | str,
+    output_path: Path | str | ObjectURL,
+    on_progress: ProgressFn | None = None,
 ) -> FinalReport:
-    input_path, workdir, output_path = Path(input_path), Path(workdir), Path(output_path)
-    # The last moment to save the source: the rename below would replace it.
-    refuse_output_over_input(input_path, output_path)
+    """The output from the segments. An object output (`s3://`) is written and checked in the work directory, then
+    uploaded: the upload, complete or aborted, is its atomic publish."""
+    source, workdir, target = as_media(input_path), Path(workdir), as_media(output_path)
+    # The last moment to save the source: the rename (or upload) below would replace it.
+    refuse_output_over_input(source, target)
+    if isinstance(target, Path):
+        return _finalize_file(source, workdir, target, on_progress)
+    scratch = workdir / f"output{target.suffix}"
+    try:
+        report = _finalize_file(source, workdir, scratch, on_progress)
+        upload(scratch, target)
+    finally:
+        scratch.unlink(missing_ok=True)  # a second copy of the output, on the scratch volume
+    report = report.model_copy(update={"output": str(target)})
+    write_text_atomic(workdir / "report.json", report.model_dump_json(indent=2))
+    return report
+
+
+def _finalize_file(input_path: Media, workdir: Path, output_path: Path, on_progress: ProgressFn | None) -> FinalReport:
     started = time.monotonic()
     plan = SegmentPlan.read(workdir)
     results = verified_segments(workdir, plan)
     if plan.config.encode.stage == "segment":  # packets are copied: one header must fit them all
-        check_parameter_sets(workdir, plan)
+        check_parameter_sets(workdir, plan, results)
     if on_progress is not None:
         on_progress(0, plan.probe.frames)
     with atomic_path(output_path) as tmp:
@@ -218,7 +256,7 @@ def finalize(
 
 
 def write_output(
-    input_path: Path,
+    input_path: Media,
     workdir: Path,
     plan: SegmentPlan,
     results: list[SegmentResult],
@@ -232,12 +270,16 @@ def write_output(
     reencode = plan.config.encode.stage == "finalize"
     origin = float(info.start_pts * Fraction(*info.time_base))
     frames_out = 0
-    with av.open(str(input_path)) as source, av.open(str(tmp), "w", options=_muxer_options(output_path, info)) as out:
+    with (
+        av.open(av_input(input_path), "r") as source,
+        av.open(str(tmp), "w", options=_muxer_options(output_path, info)) as out,
+    ):
         encoder, vstream = _video_stream(out, workdir, plan, results)
         # A rotated source was turned upright while decoding: the output needs no display matrix.
         copied = _copy_streams(source, out, input_path, output_path)
         _keep_descriptions(source, out, vstream, copied, info)
-        video = _reencoded_packets(workdir, plan, vstream) if reencode else _video_packets(workdir, plan, vstream)
+        packets = _reencoded_packets if reencode else _video_packets
+        video = packets(workdir, plan, results, vstream)
         others = _source_packets(source, copied, origin)
         for _, packet in heapq.merge(video, others, key=lambda item: item[0]):
             if packet.stream is vstream:
@@ -324,7 +366,7 @@ def _keep_descriptions(
 
 
 def _copy_streams(
-    source: av.container.InputContainer, out: av.container.OutputContainer, input_path: Path, output_path: Path
+    source: av.container.InputContainer, out: av.container.OutputContainer, input_path: Media, output_path: Path
 ) -> dict[int, av.stream.Stream]:
     """Output streams for the source's audio and subtitles, by source stream index (copied, not re-encoded)."""
     copied: dict[int, av.stream.Stream] = {}

@@ -6,15 +6,18 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 from pydantic.main import IncEx
 
 from .atomic import write_text_atomic
 from .config import JobConfig, SegmentationConfig
 from .errors import BadInputError
+from .frameindex import SIDECAR, FrameIndex
 from .probe import ProbeInfo
 
-PLAN_VERSION = 1
+# 2: the per-frame timestamps and keyframes left plan.json for frames.npz; detection moved into the segments.
+PLAN_VERSION = 2
 
 # Left out of the digest that resume trusts: how long planning took, and knobs of speed alone (encoder threads, a
 # share of the cores, change bits but not what a segment shows; the detection batch bounds memory), so that a job
@@ -48,18 +51,18 @@ class SegmentPlan(BaseModel):
     encoder: str | None = None
 
     def write(self, workdir: Path) -> Path:
+        """frames.npz first, then plan.json: a plan under its name always has its frame index beside it."""
+        self.probe.index.save(workdir / SIDECAR)
         path = workdir / "plan.json"
         write_text_atomic(path, self.model_dump_json())
         return path
 
     def digest(self, workdir: Path) -> str:
-        """sha256 of everything a segment's pixels depend on: this plan (input, probe, job config, boundaries) and
-        the detections it was planned with (detections.json, when there is one). A segment result records it;
-        resume and finalize trust the result only while it is unchanged."""
+        """sha256 of everything a segment's pixels depend on: this plan (input, probe with the digest of its frame
+        index, job config, boundaries). A segment result records it; resume and finalize trust the result only
+        while it is unchanged. Detection runs in the segments, from the input and this config alone."""
         h = hashlib.sha256()
         h.update(json.dumps(self.model_dump(mode="json", exclude=NOT_DIGESTED), sort_keys=True).encode())
-        detections = workdir / "detections.json"
-        h.update(detections.read_bytes() if detections.is_file() else b"no detections")
         return h.hexdigest()
 
     @classmethod
@@ -79,6 +82,7 @@ class SegmentPlan(BaseModel):
             raise BadInputError(
                 f"{path} is plan version {plan.version}; this videojob reads version {PLAN_VERSION}: plan again"
             )
+        plan.probe.attach(FrameIndex.load(workdir / SIDECAR, plan.probe.frame_index, plan.probe.frames))
         return plan
 
 
@@ -92,22 +96,26 @@ def segment_count(frames: int, fps: float, cfg: SegmentationConfig) -> int:
     return max(1, min(n, frames // cfg.min_frames_per_segment or 1))
 
 
-def split_by_cost(costs: list[float], n: int, min_frames: int, cuts: list[int], window: int) -> list[int]:
-    """Boundaries (exclusive ends) splitting frames into n parts of about equal cost, snapped to nearby cuts."""
+def split_by_cost(costs: list[float] | np.ndarray, n: int, min_frames: int, cuts: list[int], window: int) -> list[int]:
+    """Boundaries (exclusive ends) splitting frames into n parts of about equal cost, snapped to nearby cuts.
+    Binary searches over the prefix sums and the sorted cuts: O(frames + n log frames)."""
     total = len(costs)
-    prefix = [0.0]
-    for c in costs:
-        prefix.append(prefix[-1] + c)
+    prefix = np.concatenate(([0.0], np.cumsum(np.asarray(costs, np.float64))))
+    ordered = np.unique(np.asarray(cuts, np.int64))
     bounds: list[int] = []
     prev = 0
     for k in range(1, n):
         target = prefix[-1] * k / n
         # first frame boundary whose prefix cost reaches the target
         lo, hi = prev + min_frames, total - (n - k) * min_frames
-        b = next((i for i in range(max(lo, 1), hi + 1) if prefix[i] >= target), hi)
-        near = [c for c in cuts if abs(c - b) <= window and lo <= c <= hi]
-        if near:
-            b = min(near, key=lambda c: (abs(c - b), c))
+        first = max(lo, 1)
+        b = first + int(np.searchsorted(prefix[first : hi + 1], target)) if first <= hi else hi
+        b = min(b, hi)
+        left = int(np.searchsorted(ordered, max(b - window, lo), side="left"))
+        right = int(np.searchsorted(ordered, min(b + window, hi), side="right"))
+        near = ordered[left:right]
+        if near.size:
+            b = int(near[np.argmin(np.abs(near - b) * 2 + (near > b))])  # the nearest; the earlier on a tie
         b = max(lo, min(hi, b))
         bounds.append(b)
         prev = b
@@ -115,12 +123,10 @@ def split_by_cost(costs: list[float], n: int, min_frames: int, cuts: list[int], 
     return bounds
 
 
-def make_segments(
-    probe: ProbeInfo, cfg: SegmentationConfig, region_frames: list[bool], cuts: list[int]
-) -> list[Segment]:
+def make_segments(probe: ProbeInfo, cfg: SegmentationConfig, cuts: list[int]) -> list[Segment]:
     n = segment_count(probe.frames, probe.fps, cfg)
-    # A frame with regions costs more (detection and the operation) than a plain re-encode.
-    costs = [2.0 if r else 1.0 for r in region_frames] if region_frames else [1.0] * probe.frames
+    # Every frame costs alike: what a segment's detector finds is not known before the segment runs.
+    costs = np.ones(probe.frames)
     ends = split_by_cost(costs, n, min(cfg.min_frames_per_segment, probe.frames // n), cuts, cfg.scene_snap_window)
     segments, start = [], 0
     for i, end in enumerate(ends):

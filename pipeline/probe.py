@@ -1,15 +1,19 @@
-"""What a video is: streams, timing, exact frame count, keyframes, rotation. Demux only; no decode."""
+"""What a video is: streams, timing, exact frame count, keyframes, rotation. Demux only: the first frame is
+decoded for its display matrix (and HDR side data), no other."""
 
 from __future__ import annotations
 
-import itertools
+from array import array
 from fractions import Fraction
 from pathlib import Path
 
 import av
-from pydantic import BaseModel
+import numpy as np
+from pydantic import BaseModel, PrivateAttr
 
 from .errors import BadInputError
+from .frameindex import FrameIndex
+from .objectstore import Media, ObjectURL, as_media, av_input, stat
 from .pixfmt import HLG, PQ, HdrInfo, read_hdr, wanted_format
 from .rotate import display_size
 
@@ -48,8 +52,9 @@ class ProbeInfo(BaseModel):
     frames: int  # exact: counted packets
     duration: float  # seconds, first frame to end of last frame
     start_pts: int
-    pts: list[int]  # presentation timestamp of every frame, in display order (frame index = position)
-    keyframes: list[int]  # frame indexes of keyframes
+    # sha256 of the frame index (every frame's timestamp, the keyframes): the arrays themselves live beside the
+    # plan in frames.npz (frameindex.py), which grows with the video while plan.json does not.
+    frame_index: str
     rotation: int  # degrees counter-clockwise, from the display matrix; applied to the pixels, not kept
     audio: list[StreamInfo]
     subtitles: list[StreamInfo]
@@ -60,6 +65,27 @@ class ProbeInfo(BaseModel):
     # Static HDR metadata (mastering display, content light level) of the first frame, written into the output.
     hdr: HdrInfo | None = None
 
+    _index: FrameIndex | None = PrivateAttr(default=None)
+
+    def attach(self, index: FrameIndex) -> None:
+        self._index = index
+
+    @property
+    def index(self) -> FrameIndex:
+        if self._index is None:
+            raise RuntimeError("this ProbeInfo has no frame index: read the plan with SegmentPlan.read")
+        return self._index
+
+    @property
+    def pts(self) -> np.ndarray:
+        """Presentation timestamp of every frame, in display order (frame index = position)."""
+        return self.index.pts
+
+    @property
+    def keyframes(self) -> np.ndarray:
+        """Frame indexes of keyframes."""
+        return self.index.keyframes
+
     @property
     def time_base_fraction(self) -> Fraction:
         return Fraction(*self.time_base)
@@ -68,21 +94,31 @@ class ProbeInfo(BaseModel):
         return float((pts - self.start_pts) * self.time_base_fraction)
 
 
-def _open(path: Path) -> av.container.InputContainer:
-    if not path.exists():
+def _input_size(path: Media) -> int:
+    """The input's size in bytes, once it is sure to be a non-empty file or object."""
+    if isinstance(path, ObjectURL):
+        size = stat(path).size  # a missing object or bucket, refused credentials: one line
+    elif not path.exists():
         raise BadInputError(f"input {path} does not exist")
-    if not path.is_file():
+    elif not path.is_file():
         raise BadInputError(f"input {path} is not a regular file")
-    if path.stat().st_size == 0:
+    else:
+        size = path.stat().st_size
+    if size == 0:
         raise BadInputError(f"input {path} is empty (0 bytes)")
+    return size
+
+
+def _open(path: Media) -> av.container.InputContainer:
     try:
-        return av.open(str(path), mode="r")
+        return av.open(av_input(path), mode="r")
     except (av.error.InvalidDataError, av.error.FFmpegError, UnicodeDecodeError) as exc:
         raise BadInputError(f"input {path} is not a readable video file ({exc.__class__.__name__}: {exc})") from exc
 
 
-def probe(path: Path | str) -> ProbeInfo:
-    path = Path(path)
+def probe(path: Path | str | ObjectURL) -> ProbeInfo:
+    path = as_media(path)
+    size = _input_size(path)
     with _open(path) as container:
         if not container.streams.video:
             kinds = ", ".join(sorted({s.type for s in container.streams})) or "no streams"
@@ -99,25 +135,13 @@ def probe(path: Path | str) -> ProbeInfo:
             StreamInfo(index=s.index, type="subtitle", codec=s.codec_context.name, language=s.language)
             for s in container.streams.subtitles
         ]
-        entries: list[tuple[int, bool]] = []
-        try:
-            for packet in container.demux(video):
-                if packet.size == 0:
-                    continue  # the demuxer's flush packet
-                ts = packet.pts if packet.pts is not None else packet.dts
-                if ts is None:
-                    raise BadInputError(
-                        f"input {path}: video packets carry no timestamps; remux it into MP4 or MKV first"
-                    )
-                entries.append((ts, bool(packet.is_keyframe)))
-        except av.error.FFmpegError as exc:
-            raise BadInputError(f"input {path} is truncated or corrupt after {len(entries)} frames ({exc})") from exc
-        if not entries:
+        index = _packets(container, video, path)
+        if not index.frames:
             raise BadInputError(f"input {path} has a video stream with zero frames")
         declared = video.frames  # the container's own count (MP4 sample table); 0 when unknown
-        if declared and len(entries) < declared:
+        if declared and index.frames < declared:
             raise BadInputError(
-                f"input {path} is truncated: it declares {declared} video frames but holds {len(entries)}"
+                f"input {path} is truncated: it declares {declared} video frames but holds {index.frames}"
             )
         rotation = _rotation(container, video)
         if rotation % 90:
@@ -145,17 +169,17 @@ def probe(path: Path | str) -> ProbeInfo:
             ),
         }
     assert time_base is not None
-    entries.sort()
-    pts = [p for p, _ in entries]
-    if len(set(pts)) != len(pts):
+    pts = index.pts
+    steps = np.diff(pts)
+    if steps.size and int(steps.min()) == 0:
         raise BadInputError(f"input {path}: several video frames share one timestamp; remux it first")
-    deltas = {b - a for a, b in itertools.pairwise(pts)}
+    first, last = int(pts[0]), int(pts[-1])
     # One tick of jitter comes from rounding a constant rate into the time base; more is a variable rate.
-    variable = len(deltas) > 1 and (max(deltas) - min(deltas)) > 1
+    variable = bool(steps.size) and int(steps.max()) - int(steps.min()) > 1
     if rate is None or rate <= 0:
-        rate = Fraction(len(pts) - 1, 1) / (Fraction(pts[-1] - pts[0]) * time_base) if len(pts) > 1 else Fraction(25)
-    last_duration = min(deltas) if deltas else round(1 / (rate * time_base))
-    duration = float((pts[-1] - pts[0] + last_duration) * time_base)
+        rate = Fraction(len(pts) - 1, 1) / (Fraction(last - first) * time_base) if len(pts) > 1 else Fraction(25)
+    last_duration = int(steps.min()) if steps.size else round(1 / (rate * time_base))
+    duration = float((last - first + last_duration) * time_base)
     fps = (len(pts) / duration) if duration > 0 else float(rate)
     hdr = None
     pix_fmt, color = facts["pix_fmt"], facts["color"]
@@ -165,10 +189,10 @@ def probe(path: Path | str) -> ProbeInfo:
             hdr = read_hdr(path, int(str(facts["video_index"])))
         except av.error.FFmpegError as exc:
             raise BadInputError(f"input {path}: its first video frame cannot be decoded ({exc})") from exc
-    return ProbeInfo(
+    info = ProbeInfo(
         path=str(path),
         hdr=hdr,
-        size=path.stat().st_size,
+        size=size,
         **facts,
         time_base=(time_base.numerator, time_base.denominator),
         fps=round(fps, 6),
@@ -176,12 +200,38 @@ def probe(path: Path | str) -> ProbeInfo:
         variable_frame_rate=variable,
         frames=len(pts),
         duration=duration,
-        start_pts=pts[0],
-        pts=pts,
-        keyframes=[i for i, (_, key) in enumerate(entries) if key],
+        start_pts=first,
+        frame_index=index.digest(),
         rotation=rotation,
         audio=audio,
         subtitles=subtitles,
+    )
+    info.attach(index)
+    return info
+
+
+def _packets(container: av.container.InputContainer, video: av.video.stream.VideoStream, path: object) -> FrameIndex:
+    """Every video packet's timestamp, keyframe flag and size, by demuxing alone, sorted into display order.
+    Plain arrays, not a list of objects: hours of video are a million packets."""
+    stamps, sizes, keys = array("q"), array("q"), array("b")
+    try:
+        for packet in container.demux(video):
+            if packet.size == 0:
+                continue  # the demuxer's flush packet
+            ts = packet.pts if packet.pts is not None else packet.dts
+            if ts is None:
+                raise BadInputError(f"input {path}: video packets carry no timestamps; remux it into MP4 or MKV first")
+            stamps.append(ts)
+            sizes.append(packet.size)
+            keys.append(packet.is_keyframe)
+    except av.error.FFmpegError as exc:
+        raise BadInputError(f"input {path} is truncated or corrupt after {len(stamps)} frames ({exc})") from exc
+    pts = np.frombuffer(stamps, np.int64)
+    order = np.argsort(pts, kind="stable")
+    return FrameIndex(
+        pts=pts[order],
+        keyframes=np.flatnonzero(np.frombuffer(keys, np.int8)[order]).astype(np.int64),
+        sizes=np.frombuffer(sizes, np.int64)[order],
     )
 
 

@@ -1,38 +1,39 @@
-"""A cheap scene-change score: mean absolute difference of tiny grayscale thumbnails."""
+"""Scene cuts from the packets alone: where the source's encoder started a picture over, no frame decoded.
+
+Encoders put a keyframe at a scene cut (x264, x265, NVENC and libvpx all detect cuts); when their minimum GOP
+length forbids one there, they still code the frame intra, and an intra frame is many times the size of the
+predicted frames before it. Both are where a segment's own encoder would start its GOP: a boundary there costs
+no bits a single encode would not have spent, and a keyframe boundary decodes no lead-in.
+"""
 
 from __future__ import annotations
 
-import av
 import numpy as np
-from av.video.reformatter import VideoReformatter
 
-THUMB = (64, 36)  # 32x18 averages fine textures away: a cut between two busy scenes scored under 0.05
-
-_thumbnailer = VideoReformatter()
-
-
-def thumbnail(frame: av.VideoFrame) -> np.ndarray:
-    """A tiny grey thumbnail scaled by FFmpeg: far cheaper than a full-size conversion. One kept swscale context
-    (a frame's own reformat() builds a context and a thread pool per call)."""
-    small = _thumbnailer.reformat(frame, width=THUMB[0], height=THUMB[1], format="gray", threads=1)
-    return small.to_ndarray().astype(np.float32)
+# A frame is coded intra when its packet is this many times the median of the packets before it...
+RATIO = 4.0
+# ...over this many frames (display order: B-frames and P-frames mixed),
+WINDOW = 10
+# ...and at least this fraction of a typical keyframe's size (a P-frame after tiny B-frames is not a cut).
+KEYFRAME_SHARE = 0.5
 
 
-def scene_cuts(scores: list[float], threshold: float, window: int = 10, ratio: float = 4.0) -> list[int]:
-    """Frame indexes that start a new scene: score[i] compares frame i with frame i-1 (score[0] is 0).
+def packet_cuts(sizes: np.ndarray, keyframes: np.ndarray) -> list[int]:
+    """Frame indexes (display order, > 0) that start a new picture sequence: every keyframe, and every frame whose
+    packet is as big as an intra frame after small ones.
 
-    A cut needs an absolute jump and a jump well above the recent motion, so fast pans are not cuts.
-    """
-    cuts = []
-    for i in range(1, len(scores)):
-        recent = scores[max(1, i - window) : i]
-        baseline = float(np.median(recent)) if recent else 0.0
-        if scores[i] >= threshold and scores[i] >= ratio * baseline:
-            cuts.append(i)
-    return cuts
-
-
-def score(prev: np.ndarray | None, cur: np.ndarray) -> float:
-    if prev is None:
-        return 0.0
-    return float(np.mean(np.abs(cur - prev)) / 255.0)
+    Where an encoder missed a cut, its first predicted frame after it is coded intra and the B-frames shown before
+    it may already belong to the new scene (or still to the old: the packets cannot tell), so the cut found is the
+    one the encoder coded, at most a B-run late."""
+    cuts = {int(k) for k in keyframes if k > 0}
+    if len(sizes) > 1:
+        typical_key = float(np.median(sizes[keyframes])) if len(keyframes) else float(np.max(sizes))
+        # Only big packets are judged against the ones before them, all at once: hours of video are a million.
+        big = np.flatnonzero(sizes >= KEYFRAME_SHARE * typical_key)
+        big = big[big > 0]
+        if big.size:
+            padded = np.concatenate((np.full(WINDOW, np.nan), sizes.astype(np.float64)))
+            before = np.lib.stride_tricks.sliding_window_view(padded, WINDOW)[big]  # row j: the WINDOW before big[j]
+            jumps = sizes[big] >= RATIO * np.nanmedian(before, axis=1)
+            cuts.update(int(i) for i in big[jumps])
+    return sorted(cuts)

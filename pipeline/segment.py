@@ -15,15 +15,17 @@ from pydantic import BaseModel
 
 from .atomic import atomic_path, write_text_atomic
 from .config import JobConfig
-from .decode import DecoderUsed, iter_arrays, iter_frames
-from .detect import Box, RegionTimeline, build_timeline, make_detector
-from .detect.sampling import detect_frames
+from .decode import DecoderUsed, iter_frames
+from .detect import Box, RegionTimeline
 from .encode import add_video_stream, tail_frames
 from .encoderpin import job_encoder, read_pin, usable_here
 from .errors import BadInputError, TransientError
 from .gpu.device import batched_device
 from .hwdecode import HWAccel, choose_hwaccel
+from .objectstore import Media, ObjectURL, as_media, size_if_present
 from .plan import Segment, SegmentPlan
+from .readonce import file_digest
+from .segmentdetect import segment_timeline
 from .yuvops import edit_frame
 
 ProgressFn = Callable[[int, int], None]
@@ -48,6 +50,11 @@ class SegmentResult(BaseModel):
     decode_note: str = ""  # why decode.hwaccel auto decoded in software, when it did
     # SegmentPlan.digest of the plan and config the segment was made for ("" before it was recorded: never trusted).
     plan_digest: str = ""
+    # What finalize needs without reading the file first (it reads each segment once, while copying it): the
+    # largest number of packets decoded ahead of their display rank (B-frame reordering), and sha256 of the stream
+    # header (codec, size, pixel format, profile, SPS/PPS extradata) that segments joined by packet copy share.
+    reorder_delay: int = 0
+    header: str = ""
 
 
 def segment_paths(workdir: Path, index: int) -> tuple[Path, Path]:
@@ -55,22 +62,15 @@ def segment_paths(workdir: Path, index: int) -> tuple[Path, Path]:
     return base.with_suffix(".mp4"), base.with_suffix(".json")
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def trusted_result(
-    workdir: Path, seg: Segment, digest: str, encoder: str | None = None
+    workdir: Path, seg: Segment, digest: str, encoder: str | None = None, hash_media: bool = True
 ) -> tuple[SegmentResult | None, str]:
     """The recorded result of `seg` when it can stand for the segment now, else None and why not (one phrase).
 
     It must be for the same frames [start, end), made for the same plan and job config (`digest`, see
     SegmentPlan.digest) by the job's `encoder` (when it is known), and its media must still be what was recorded.
-    A result that fails any of these is redone by resume and refused by finalize, never joined.
+    A result that fails any of these is redone by resume and refused by finalize, never joined. `hash_media`
+    False leaves the checksum to the caller (finalize checks it while it copies the file).
     """
     media, meta = segment_paths(workdir, seg.index)
     if not (media.is_file() and meta.is_file()):
@@ -85,31 +85,23 @@ def trusted_result(
         return None, "was made for another plan or job config"
     if encoder is not None and result.encoder != encoder:
         return None, f"was encoded by {result.encoder}, the job's encoder is {encoder}"
-    if result.size != media.stat().st_size or result.sha256 != sha256_of(media):
+    if result.size != media.stat().st_size or (hash_media and result.sha256 != file_digest(media)):
         return None, "does not match its recorded checksum"
     return result, ""
 
 
-def load_timeline(workdir: Path) -> RegionTimeline | None:
-    path = workdir / "detections.json"
-    return RegionTimeline.from_json(path.read_text()) if path.is_file() else None
-
-
-def dense_timeline(input_path: Path, plan: SegmentPlan, start: int, end: int) -> RegionTimeline:
-    """Detect on every frame of the segment plus context frames across its boundaries (tracks continue)."""
-    cfg = plan.config.detector
-    info = plan.probe
-    lo, hi = max(0, start - cfg.context_frames), min(info.frames, end + cfg.context_frames)
-    detector = make_detector(cfg)
-    samples = detect_frames(detector, iter_arrays(input_path, info, lo, hi), sample_every=1, batch=cfg.batch)
-    return build_timeline(samples, info.frames, info.width, info.height, cfg, sample_every=1)
+def input_size(media: Media) -> int | None:
+    """The input's size now (None: it is gone), to compare with the size it had when it was planned."""
+    if isinstance(media, ObjectURL):
+        return size_if_present(media)
+    return media.stat().st_size if media.is_file() else None
 
 
 @dataclass
 class SegmentWork:
     """Everything encoding one segment needs, resolved once before the first frame."""
 
-    input_path: Path
+    input_path: Media
     plan: SegmentPlan
     seg: Segment
     cfg: JobConfig
@@ -129,7 +121,7 @@ class Counts:
 
 
 def process_segment(
-    input_path: Path | str,
+    input_path: Path | str | ObjectURL,
     workdir: Path | str,
     index: int,
     on_progress: ProgressFn | None = None,
@@ -137,7 +129,7 @@ def process_segment(
 ) -> SegmentResult:
     """`threads`: encoder and decoder threads for this run, instead of the plan's encode.threads (a share of the
     cores is the local runner's run-time choice; it changes no pixel that resume has to trust)."""
-    input_path, workdir = Path(input_path), Path(workdir)
+    input_path, workdir = as_media(input_path), Path(workdir)
     plan = SegmentPlan.read(workdir)
     if not 0 <= index < len(plan.segments):
         raise BadInputError(f"segment index {index} is outside the plan's {len(plan.segments)} segments")
@@ -145,7 +137,7 @@ def process_segment(
     done, _ = trusted_result(workdir, plan.segments[index], digest, plan.encoder or read_pin(workdir))
     if done is not None:
         return done.model_copy(update={"skipped": True})
-    if not input_path.is_file() or input_path.stat().st_size != plan.input_size:
+    if input_size(input_path) != plan.input_size:
         raise BadInputError(f"input {input_path} is missing or changed since it was planned; plan the job again")
     work, decode_note = prepare(input_path, workdir, plan, index, threads, on_progress)
     seg = work.seg
@@ -160,7 +152,7 @@ def process_segment(
             raise BadInputError(
                 f"segment {index}: decoded {counts.written} frames, planned {seg.frames}; the input is damaged"
             )
-        check_segment_file(tmp, index, seg.frames)
+        delay, header = check_segment_file(tmp, index, seg.frames)
     seconds = time.monotonic() - started
     if work.hwaccel is not None and work.decoder.name != "nvdec" and not decode_note:
         decode_note = "NVDEC rejected this stream; decoded in software"
@@ -172,7 +164,7 @@ def process_segment(
         frames_with_regions=counts.with_regions,
         file=media.name,
         size=media.stat().st_size,
-        sha256=sha256_of(media),
+        sha256=file_digest(media),
         encoder=work.encoder,
         intermediate=work.intermediate,
         seconds=round(seconds, 3),
@@ -181,26 +173,25 @@ def process_segment(
         decoder=work.decoder.name,
         decode_note=decode_note,
         plan_digest=digest,
+        reorder_delay=delay,
+        header=header,
     )
     write_text_atomic(meta, result.model_dump_json())
     return result
 
 
 def prepare(
-    input_path: Path, workdir: Path, plan: SegmentPlan, index: int, threads: int | None, on_progress: ProgressFn | None
+    input_path: Media, workdir: Path, plan: SegmentPlan, index: int, threads: int | None, on_progress: ProgressFn | None
 ) -> tuple[SegmentWork, str]:
     """The segment's settings, regions, devices and encoder; and a note when hwaccel auto fell back to software."""
     seg, cfg = plan.segments[index], plan.config
     if threads is not None:
         cfg = cfg.model_copy(update={"encode": cfg.encode.model_copy(update={"threads": threads})})
     detecting = cfg.detector.kind != "none" and cfg.operation.kind != "none"
-    timeline = None
-    if detecting:
-        timeline = (
-            dense_timeline(input_path, plan, seg.start, seg.end) if cfg.detector.dense else load_timeline(workdir)
-        )
-    intermediate = cfg.encode.stage == "finalize"
     hwaccel, decode_note = choose_hwaccel(cfg.decode.hwaccel, plan.probe.codec)
+    # Detection on this segment's own frames (and context either side): the detect stage decoded nothing.
+    timeline = segment_timeline(input_path, plan, seg, cfg, hwaccel, on_progress) if detecting else None
+    intermediate = cfg.encode.stage == "finalize"
     work = SegmentWork(
         input_path=input_path,
         plan=plan,
@@ -255,7 +246,7 @@ def encode_segment(path: Path, work: SegmentWork) -> Counts:
         def write(idx: int, frame: av.VideoFrame) -> None:
             # The source's own timestamps, relative to the segment's first frame (MP4 rounds a non-zero start
             # through its edit list); finalize adds the segment's offset back. Variable rates survive.
-            frame.pts = pts[idx] - pts[seg.start]
+            frame.pts = int(pts[idx] - pts[seg.start])
             frame.time_base = time_base
             ends_gop = idx == seg.end - 1 and stop > seg.end
             frame.pict_type = av.video.frame.PictureType.P if ends_gop else av.video.frame.PictureType.NONE
@@ -310,8 +301,22 @@ def apply_and_write(
     return with_regions
 
 
-def check_segment_file(path: Path, index: int, expected: int) -> None:
-    """The written file holds `expected` frames, and its parameter sets and every keyframe decode.
+def stream_header(ctx: av.codec.context.CodecContext) -> str:
+    """sha256 of what must be equal for packets to share one stream header: codec, size, pixel format, profile, and
+    the parameter sets themselves (extradata: SPS/PPS, VPS for HEVC)."""
+    fields = (ctx.name, ctx.width, ctx.height, ctx.pix_fmt, ctx.profile)  # type: ignore[attr-defined]
+    return hashlib.sha256(repr(fields).encode() + b"|" + bytes(ctx.extradata or b"")).hexdigest()
+
+
+def reorder_delay(decode_order_pts: list[int]) -> int:
+    """The most packets any packet is decoded ahead of its display rank (0 without B-frames)."""
+    rank = {pts: i for i, pts in enumerate(sorted(decode_order_pts))}
+    return max((k - rank[pts] for k, pts in enumerate(decode_order_pts)), default=0)
+
+
+def check_segment_file(path: Path, index: int, expected: int) -> tuple[int, str]:
+    """The written file holds `expected` frames, and its parameter sets and every keyframe decode. Returns its
+    reorder delay and stream header (see SegmentResult), read on the way.
 
     The encoder or the disk can lose what it was given (a dropped frame, a short write, a broken header): caught
     here, before the rename, and a retry may well succeed (TransientError), where the input itself was fine.
@@ -321,12 +326,15 @@ def check_segment_file(path: Path, index: int, expected: int) -> None:
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
+            header = stream_header(stream.codec_context)  # as finalize's packet copy takes it: before any decoding
             stream.codec_context.skip_frame = "NONKEY"
             packets = keyframes = decoded = 0
+            order: list[int] = []
             for packet in container.demux(stream):
                 if packet.size == 0:
                     continue  # the demuxer's end-of-stream marker
                 packets += 1
+                order.append(packet.pts if packet.pts is not None else -1)
                 keyframes += packet.is_keyframe
                 decoded += len(stream.decode(packet))
             decoded += len(stream.decode(None))
@@ -337,3 +345,4 @@ def check_segment_file(path: Path, index: int, expected: int) -> None:
             f"segment {index}: the encoded file holds {packets} frames ({decoded} of its {keyframes} keyframes "
             f"decode), {expected} were encoded; it was not kept"
         )
+    return reorder_delay(order), header

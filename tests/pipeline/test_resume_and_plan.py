@@ -86,5 +86,7 @@ def test_scene_cut_found_in_the_demo_sample(tmp_path: Path) -> None:
     cfg = blur_config(2)
     cfg.segmentation.scene_snap_window = 10
     plan = stages.detect_and_plan(sample, tmp_path / "w", cfg)
-    assert 25 in plan.scene_cuts  # the sample cuts half way
-    assert plan.segments[1].start == 25
+    # The sample cuts half way (frame 25); x264 codes the cut intra a B-run later, and that is what the packets show.
+    (cut,) = plan.scene_cuts
+    assert 25 <= cut <= 27
+    assert plan.segments[1].start == cut

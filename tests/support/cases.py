@@ -15,7 +15,9 @@ def blur_config(segments: int, op: str = "blur") -> JobConfig:
     return JobConfig(
         detector=DetectorConfig(kind="static", regions=[REGION], padding=0.0),
         operation=OperationConfig(kind=op),
-        segmentation=SegmentationConfig(segments=segments, min_frames_per_segment=4),
+        # No snapping: the clip's keyframes (every 24 frames) are cuts a boundary would snap to, and these tests
+        # want boundaries inside GOPs, where decoding must be frame-exact.
+        segmentation=SegmentationConfig(segments=segments, min_frames_per_segment=4, scene_snap_window=0),
         # High quality so that the encoder's own generation loss on this 256x144 clip stays under the 38 dB the
         # tests demand; what they check is that the pipeline adds nothing to it (re-encoding alone: 39 dB min).
         encode=EncodeConfig(quality=10),
