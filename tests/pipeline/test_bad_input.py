@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from support.cases import blur_config
-from support.media import audio_span, decode, make_audio_only, make_clip, psnr, region_mask
+from support.media import SYNC, audio_span, decode, make_audio_only, make_clip, psnr, region_mask
 from videojob.pipeline.errors import BadInputError
 from videojob.pipeline.probe import probe
 from videojob.pipeline.runner import run_local
@@ -100,7 +100,7 @@ def test_variable_frame_rate_keeps_count_and_timing(tmp_path: Path) -> None:
     assert [round(float(p * src_tb), 3) for p in src_pts] == [round(float(p * out_tb), 3) for p in out_pts]
     a, b = audio_span(src), audio_span(out)
     assert a is not None and b is not None
-    assert abs(a[0] - b[0]) <= 0.04 and abs(a[1] - b[1]) <= 0.04
+    assert abs(a[0] - b[0]) <= SYNC and abs(a[1] - b[1]) <= 0.04
 
 
 def test_cli_reports_one_line_and_exit_code(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from support.cases import blur_config
-from support.media import audio_span, decode, ffmpeg, make_clip, psnr, region_mask
+from support.media import SYNC, audio_onset, audio_span, decode, ffmpeg, make_clip, psnr, region_mask
 from videojob.pipeline.errors import BadInputError
 from videojob.pipeline.probe import probe
 from videojob.pipeline.runner import run_local
@@ -39,6 +39,11 @@ def test_segments_of_other_containers_are_frame_exact(tmp_path: Path, suffix: st
         a_src, a_out = audio_span(src), audio_span(out)
         assert a_src is not None and a_out is not None
         assert abs(a_src[1] - a_out[1]) <= 1 / FPS
+        # the sound starts where it did relative to the first frame, to 1 ms (the output moves both to 0). Its
+        # onset, not the stream's first sample: MPEG-TS plays AAC's 21 ms of priming, an MP4 cuts it.
+        lead_src = audio_onset(src) - float(src_pts[0] * src_tb)
+        lead_out = audio_onset(out) - float(out_pts[0] * out_tb)
+        assert abs(lead_out - lead_src) <= SYNC, f"sound starts {lead_out:.4f} s after video, was {lead_src:.4f} s"
 
 
 def test_output_that_cannot_hold_the_streams_is_refused_before_any_work(clip: Path, tmp_path: Path) -> None:

@@ -128,6 +128,11 @@ def decode_pts(path: Path) -> tuple[list[int], None, Fraction]:
         return pts, None, s.time_base
 
 
+# How close the output's stream starts must be to the source's (seconds): 1 ms. AAC's priming (1024 samples,
+# 21 ms at 48 kHz) is cut by the MP4 edit list; one frame of tolerance would not notice a lost edit list.
+SYNC = 0.001
+
+
 def audio_span(path: Path) -> tuple[float, float] | None:
     """(start, duration) of the first audio stream in seconds, from its decoded frames."""
     with av.open(str(path)) as c:
@@ -142,6 +147,17 @@ def audio_span(path: Path) -> tuple[float, float] | None:
             samples += f.samples
         assert start is not None
         return start, samples / s.rate
+
+
+def audio_onset(path: Path, level: float = 0.05) -> float:
+    """When the first audio sample at least `level` loud plays (seconds): the tone's start, wherever the stream
+    starts. An MPEG-TS source plays its AAC priming (silence) before it, an MP4 cuts it by its edit list."""
+    with av.open(str(path)) as c:
+        for f in c.decode(c.streams.audio[0]):
+            loud = np.flatnonzero(np.abs(f.to_ndarray()).max(axis=0) >= level)
+            if loud.size:
+                return float(f.pts * f.time_base) + int(loud[0]) / f.sample_rate
+    raise AssertionError(f"{path}: no audio sample reaches {level}")
 
 
 def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
