@@ -131,3 +131,17 @@ def test_cuda_asked_for_without_cuda_is_a_clear_error(weights: Path) -> None:
 def test_bad_yolo_settings_are_refused(weights: Path, fields: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         yolo(weights, **fields)
+
+
+@pytest.mark.parametrize(("size", "expected"), [((176, 144), 192), ((100, 300), 320), ((1920, 1080), 640)])
+def test_the_image_size_follows_the_source(weights: Path, size: tuple[int, int], expected: int) -> None:
+    """The network runs at the source's longer side rounded up to the stride, capped at imgsz: no upscaling of a
+    small clip to 640."""
+    width, height = size
+    detector = make_detector(yolo(weights, confidence=LOW, classes=[], imgsz=640))
+    shapes: list[tuple[int, ...]] = []
+    detector.model.add_callback(  # type: ignore[attr-defined]
+        "on_predict_postprocess_end", lambda p: shapes.append(tuple(p.imgsz))
+    )
+    detector.detect([np.zeros((height, width, 3), np.uint8)])
+    assert shapes and max(shapes[0]) == expected, shapes
