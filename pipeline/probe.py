@@ -139,7 +139,9 @@ def probe(path: Path | str | ObjectURL) -> ProbeInfo:
         if not index.frames:
             raise BadInputError(f"input {path} has a video stream with zero frames")
         declared = video.frames  # the container's own count (MP4 sample table); 0 when unknown
-        if declared and index.frames < declared:
+        # An AVI's count is of index entries, and a capture card or a codec writes an empty one for every frame it
+        # dropped or repeated (the player shows the previous picture longer): not a count of pictures.
+        if declared and index.frames < declared and container.format.name != "avi":
             raise BadInputError(
                 f"input {path} is truncated: it declares {declared} video frames but holds {index.frames}"
             )

@@ -18,6 +18,8 @@ command -v socat >/dev/null || need+=(socat)
 command -v buildah >/dev/null || need+=(buildah)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v nsenter >/dev/null || need+=(util-linux)
+# Real camera footage for tests/pipeline/test_real_footage.py: OpenCV's sample clips (vtest.avi, tree.avi).
+[ -f /usr/share/doc/opencv-doc/examples/data/vtest.avi ] || need+=(opencv-doc)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
