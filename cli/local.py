@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -70,7 +69,7 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
         "--workers",
         type=workers_arg,
         default=None,
-        help="worker processes, or auto (the default): as many as there are cores or segments, whichever is fewer",
+        help="worker processes, or auto (the default): one per two cores, at most one per segment",
     )
     p.add_argument("--segments", type=count_or_auto, default=None, help="number of segments, or auto (the default)")
     p.add_argument("--codec", choices=["h264", "hevc"], default="h264", help="output codec (default h264)")
@@ -148,8 +147,10 @@ def build_config(args: argparse.Namespace) -> Any:
     )
     seg = SegmentationConfig(segments=args.segments)
     if args.segments is None:
-        # At least one segment per worker, so that none of them idles; auto workers are the cores.
-        wanted = args.workers or os.cpu_count() or 1
+        # At least one segment per worker, so that none of them idles; auto workers: one per two cores.
+        from videojob.pipeline.runner import auto_workers
+
+        wanted = args.workers or auto_workers()
         seg = seg.model_copy(update={"min_segments": min(wanted, seg.max_segments)})
     return JobConfig(
         detector=detector,

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from .atomic import atomic_path, write_text_atomic
 from .config import JobConfig
 from .decode import DecoderUsed, iter_frames
-from .detect import Box, RegionTimeline
+from .detect import Box
 from .encode import add_video_stream, tail_frames
 from .encoderpin import job_encoder, read_pin, usable_here
 from .errors import BadInputError, TransientError
@@ -25,7 +25,7 @@ from .hwdecode import HWAccel, choose_hwaccel
 from .objectstore import Media, ObjectURL, as_media, size_if_present
 from .plan import Segment, SegmentPlan
 from .readonce import file_digest
-from .segmentdetect import segment_timeline
+from .segmentdetect import SegmentRegions
 from .yuvops import edit_frame
 
 ProgressFn = Callable[[int, int], None]
@@ -105,7 +105,7 @@ class SegmentWork:
     plan: SegmentPlan
     seg: Segment
     cfg: JobConfig
-    timeline: RegionTimeline | None
+    regions: SegmentRegions | None  # None: nothing to detect (no detector, or operation none)
     device: Any | None  # torch device of the batched path, None for OpenCV
     encoder: str
     intermediate: bool  # stage=finalize: a lossless intermediate, encoded once more by finalize
@@ -190,14 +190,14 @@ def prepare(
     detecting = cfg.detector.kind != "none" and cfg.operation.kind != "none"
     hwaccel, decode_note = choose_hwaccel(cfg.decode.hwaccel, plan.probe.codec)
     # Detection on this segment's own frames (and context either side): the detect stage decoded nothing.
-    timeline = segment_timeline(input_path, plan, seg, cfg, hwaccel, on_progress) if detecting else None
+    regions = SegmentRegions(input_path, plan, seg, cfg, hwaccel, on_progress) if detecting else None
     intermediate = cfg.encode.stage == "finalize"
     work = SegmentWork(
         input_path=input_path,
         plan=plan,
         seg=seg,
         cfg=cfg,
-        timeline=timeline,
+        regions=regions,
         # The batched torch path when the operation asks for a CUDA device (or auto finds one) or runs a
         # TorchScript model; torch is imported only then.
         device=batched_device(cfg.operation) if detecting else None,
@@ -259,17 +259,15 @@ def encode_segment(path: Path, work: SegmentWork) -> Counts:
 
         def boxes_at(idx: int) -> list[Box]:
             # Lookahead frames past the end are never kept: nothing to hide in them.
-            return work.timeline.boxes_at(idx) if work.timeline is not None and idx < seg.end else []
+            return work.regions.boxes_at(idx) if work.regions is not None and idx < seg.end else []
 
         # Parallel workers get a share of the cores (encode.threads); the decoder keeps to it as the encoder does.
-        frames = iter_frames(
-            work.input_path,
-            info,
-            seg.start,
-            stop,
-            threads=cfg.encode.threads,
-            hwaccel=work.hwaccel,
-            used=work.decoder,
+        # With a detector, one decoding pass feeds it (the segment's frames and context either side) and the encoder.
+        threads = cfg.encode.threads
+        frames = (
+            work.regions.frames(stop, threads, work.decoder)
+            if work.regions is not None and work.regions.pixels
+            else iter_frames(work.input_path, info, seg.start, stop, threads, work.hwaccel, work.decoder)
         )
         counts.with_regions = apply_and_write(frames, boxes_at, work, write)
         mux_kept(stream.encode(None))

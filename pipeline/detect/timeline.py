@@ -42,31 +42,47 @@ def _match_score(box: Box, last: Box) -> float:
     return max(0.0, 1.0 - distance / reach) if distance < reach else 0.0
 
 
-def assign_tracks(samples: Mapping[int, list[Box]], max_gap: int | None = None) -> dict[int, list[Box]]:
-    """Give every box a track id: keep the detector's, else match greedily to tracks seen within max_gap frames."""
-    next_id = 1 + max((b.track_id for boxes in samples.values() for b in boxes if b.track_id is not None), default=0)
-    active: dict[int, tuple[int, Box]] = {}  # track id -> (last frame, last box)
-    out: dict[int, list[Box]] = {}
-    for frame in sorted(samples):
-        if max_gap is not None:
-            active = {t: (f, b) for t, (f, b) in active.items() if frame - f <= max_gap}
+# Ids handed to boxes the detector gave none start here, far above any tracker's, so the two never meet when
+# samples arrive one frame at a time (a batch run starts them above the largest id it was given, as before).
+UNTRACKED_BASE = 1 << 40
+
+
+class TrackAssigner:
+    """Gives every box a track id, one sample frame at a time in increasing frame order: the detector's id is
+    kept, else the box is matched greedily to the tracks seen within max_gap frames. Online, so a segment can
+    feed it samples as its detector produces them; the result is the same as for all samples at once."""
+
+    def __init__(self, max_gap: int | None = None, next_id: int = UNTRACKED_BASE) -> None:
+        self.max_gap = max_gap
+        self.next_id = next_id
+        self.active: dict[int, tuple[int, Box]] = {}  # track id -> (last frame, last box)
+
+    def add(self, frame: int, boxes: list[Box]) -> list[Box]:
+        if self.max_gap is not None:
+            self.active = {t: (f, b) for t, (f, b) in self.active.items() if frame - f <= self.max_gap}
         current: list[Box] = []
         taken: set[int] = set()
-        for box in sorted(samples[frame], key=lambda b: -b.score):
+        for box in sorted(boxes, key=lambda b: -b.score):
             if box.track_id is None:
-                scored = [(_match_score(box, last), tid) for tid, (_, last) in active.items() if tid not in taken]
+                scored = [(_match_score(box, last), tid) for tid, (_, last) in self.active.items() if tid not in taken]
                 best_score, best_id = max(scored, default=(0.0, -1))
                 if best_score > 0:
                     box = box.model_copy(update={"track_id": best_id})
                 else:
-                    box = box.model_copy(update={"track_id": next_id})
-                    next_id += 1
+                    box = box.model_copy(update={"track_id": self.next_id})
+                    self.next_id += 1
             assert box.track_id is not None
             taken.add(box.track_id)
-            active[box.track_id] = (frame, box)
+            self.active[box.track_id] = (frame, box)
             current.append(box)
-        out[frame] = current
-    return out
+        return current
+
+
+def assign_tracks(samples: Mapping[int, list[Box]], max_gap: int | None = None) -> dict[int, list[Box]]:
+    """Give every box a track id: keep the detector's, else match greedily to tracks seen within max_gap frames."""
+    next_id = 1 + max((b.track_id for boxes in samples.values() for b in boxes if b.track_id is not None), default=0)
+    assigner = TrackAssigner(max_gap, next_id)
+    return {frame: assigner.add(frame, samples[frame]) for frame in sorted(samples)}
 
 
 # Tracks are indexed by blocks of frames so that boxes_at looks only at the tracks alive near a frame.
@@ -96,6 +112,20 @@ class RegionTimeline:
             first, last = frames[0] - params.hold, frames[-1] + params.hold
             for block in range(max(0, first) // BLOCK, max(0, last) // BLOCK + 1):
                 self._blocks.setdefault(block, []).append(tid)
+
+    def add(self, frame: int, boxes: list[Box]) -> None:
+        """Observations at `frame`, later than any before (boxes with track ids): the timeline grows as a segment's
+        detector works. boxes_at(i) is final once every sample up to i + max_gap is in."""
+        for box in boxes:
+            tid = box.track_id
+            assert tid is not None
+            frames = self._frames.setdefault(tid, [])
+            covered = frames[-1] + self.params.hold if frames else None
+            self.tracks.setdefault(tid, []).append((frame, box))
+            frames.append(frame)
+            first = max(0, frame - self.params.hold) // BLOCK if covered is None else max(0, covered) // BLOCK + 1
+            for block in range(first, max(0, frame + self.params.hold) // BLOCK + 1):
+                bisect.insort(self._blocks.setdefault(block, []), tid)  # boxes_at gives them in track id order
 
     @property
     def n_frames(self) -> int:
@@ -163,6 +193,14 @@ class RegionTimeline:
         return cls(tracks, _Params(**data["params"]))
 
 
+def timeline_params(n_frames: int, width: int, height: int, cfg: DetectorConfig, step: int) -> _Params:
+    # Between samples a region is always covered: hold at least up to the next sample.
+    hold = max(cfg.hold_frames, step - 1)
+    # A track seen again after one missed sample is still interpolated, not dropped and re-held.
+    max_gap = 2 * step + 2 * cfg.hold_frames
+    return _Params(n_frames=n_frames, width=width, height=height, hold=hold, max_gap=max_gap, padding=cfg.padding)
+
+
 def build_timeline(
     samples: Mapping[int, list[Box]],
     n_frames: int,
@@ -173,14 +211,27 @@ def build_timeline(
 ) -> RegionTimeline:
     """Turn detections at some frames into regions for every frame of [0, n_frames)."""
     step = cfg.sample_every if sample_every is None else sample_every
-    # Between samples a region is always covered: hold at least up to the next sample.
-    hold = max(cfg.hold_frames, step - 1)
-    # A track seen again after one missed sample is still interpolated, not dropped and re-held.
-    max_gap = 2 * step + 2 * cfg.hold_frames
+    params = timeline_params(n_frames, width, height, cfg, step)
     tracks: dict[int, list[tuple[int, Box]]] = {}
-    for frame, boxes in assign_tracks(samples, max_gap).items():
+    for frame, boxes in assign_tracks(samples, params.max_gap).items():
         for box in boxes:
             assert box.track_id is not None
             tracks.setdefault(box.track_id, []).append((frame, box))
-    params = _Params(n_frames=n_frames, width=width, height=height, hold=hold, max_gap=max_gap, padding=cfg.padding)
     return RegionTimeline(tracks, params)
+
+
+class GrowingTimeline:
+    """A RegionTimeline built one sample frame at a time, in increasing frame order, as a detector produces them:
+    boxes_at(i) equals build_timeline's over the same samples once every sample up to i + `reach` is in."""
+
+    def __init__(self, n_frames: int, width: int, height: int, cfg: DetectorConfig, step: int) -> None:
+        params = timeline_params(n_frames, width, height, cfg, step)
+        self.timeline = RegionTimeline({}, params)
+        self.reach = params.max_gap
+        self.assigner = TrackAssigner(params.max_gap)
+
+    def add(self, frame: int, boxes: list[Box]) -> None:
+        self.timeline.add(frame, self.assigner.add(frame, boxes))
+
+    def boxes_at(self, index: int) -> list[Box]:
+        return self.timeline.boxes_at(index)

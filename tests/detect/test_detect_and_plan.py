@@ -4,20 +4,23 @@ over the whole video covers it; the detect stage itself decodes nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
 import numpy as np
+import pytest
 from support.media import frame_image
 from videojob.pipeline.config import JobConfig, OperationConfig
 from videojob.pipeline.decode import iter_arrays
 from videojob.pipeline.detect import DetectorConfig, build_timeline, make_detector
 from videojob.pipeline.detect.sampling import detect_frames
 from videojob.pipeline.plan import SegmentPlan
-from videojob.pipeline.segmentdetect import segment_timeline
-from videojob.pipeline.stages import detect_and_plan
+from videojob.pipeline.segmentdetect import SegmentRegions
+from videojob.pipeline.stages import detect_and_plan, process_segment
 
 W, H, N = 320, 240, 40
 
@@ -67,13 +70,17 @@ def test_sampled_template_detection_covers_the_moving_logo(tmp_path: Path) -> No
     assert not (work / "detections.json").exists()  # the detect stage detects nothing
     plan = SegmentPlan.read(work)
     assert len(plan.segments) == 3
-    timelines = {s.index: segment_timeline(clip, plan, s, plan.config) for s in plan.segments}
     # One pass over the whole video, the way the detect stage used to do it.
     samples = detect_frames(make_detector(detector), iter_arrays(clip, plan.probe, 0, N), sample_every=5)
     whole = build_timeline(samples, N, W, H, detector)
     for seg in plan.segments:
-        for i in range(seg.start, seg.end):
-            assert corners(timelines[seg.index].boxes_at(i)) == corners(whole.boxes_at(i)), (seg.index, i)
+        regions = SegmentRegions(clip, plan, seg, plan.config)
+        seen = []
+        # Each frame comes out once its boxes are final: they are the whole video's, at that moment already.
+        for i, _ in regions.frames(seg.end):
+            assert corners(regions.boxes_at(i)) == corners(whole.boxes_at(i)), (seg.index, i)
+            seen.append(i)
+        assert seen == list(range(seg.start, seg.end))
     # Sampled at 0, 5, ..., 35: linear motion is interpolated exactly between samples (2 px for coding noise).
     for i in range(36):
         (b,) = whole.boxes_at(i)
@@ -81,3 +88,45 @@ def test_sampled_template_detection_covers_the_moving_logo(tmp_path: Path) -> No
     # After the last sample the box is held where it was last seen.
     assert all(whole.boxes_at(i)[0].x0 == whole.boxes_at(35)[0].x0 for i in range(36, N))
     assert whole.frames_with_regions() == N
+
+
+def test_a_segment_decodes_its_frames_once_for_detector_and_encoder(tmp_path: Path) -> None:
+    """The detector and the encoder share one decoding pass: the middle segment of three (context reaching both
+    ends of the 40-frame clip) decodes each of the clip's frames once, and finds the logo on every frame."""
+    clip, work = tmp_path / "in.mp4", tmp_path / "work"
+    make_clip(clip)
+    cv2.imwrite(str(tmp_path / "logo.png"), logo())
+    detector = DetectorConfig(kind="template", template=str(tmp_path / "logo.png"), template_threshold=0.7)
+    config = JobConfig(detector=detector, operation=OperationConfig(kind="blur"))
+    config.segmentation.segments, config.segmentation.min_frames_per_segment = 3, 4
+    plan = detect_and_plan(clip, work, config)
+    decoded = [0]
+    real_open = av.open
+
+    class Counting:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        def __enter__(self) -> Counting:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.inner.close()
+
+        def decode(self, *args: Any, **kwargs: Any) -> Iterator[av.VideoFrame]:
+            for frame in self.inner.decode(*args, **kwargs):
+                decoded[0] += 1
+                yield frame
+
+    def counting_open(path: Any, *args: Any, **kwargs: Any) -> Any:
+        opened = real_open(path, *args, **kwargs)
+        return Counting(opened) if str(path) == str(clip) else opened  # the input, not the segment's own file
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(av, "open", counting_open)
+        result = process_segment(clip, work, 1)
+    assert decoded[0] == N
+    assert result.frames_with_regions == result.frames == plan.segments[1].frames

@@ -105,13 +105,13 @@ def test_workers_auto_is_the_default(tiny: Path, tmp_path: Path) -> None:
     assert (tmp_path / "out.mp4").is_file()
 
 
-def test_auto_workers_are_the_cores_or_the_segments_whichever_is_fewer() -> None:
+def test_auto_workers_are_half_the_cores_or_the_segments_whichever_is_fewer() -> None:
     from videojob.pipeline.runner import pool_size
 
-    cores = os.cpu_count() or 1
+    half = max(1, (os.cpu_count() or 1) // 2)  # a worker per two cores (bench/bench_local.py: never slower than one)
     assert pool_size(None, 1) == 1
-    assert pool_size(None, 10_000) == cores
-    assert pool_size(None, 2) == min(cores, 2)
+    assert pool_size(None, 10_000) == half
+    assert pool_size(None, 2) == min(half, 2)
     assert pool_size(3, 2) == 2  # never more processes than segments
     assert pool_size(3, 8) == 3
 
