@@ -111,7 +111,7 @@ class Controller:
         st.progress = 0
         st.message = "probing, detecting and planning segments"
         step.condition("Ready", False, "Detecting", st.message)
-        step.event("Started", f"detecting and planning {ctx.spec.input.claim_name}:{ctx.spec.input.path}")
+        step.event("Started", f"detecting and planning {ctx.spec.input.where()}")
 
     def _detecting(self, ctx: ChildContext, step: Step) -> None:
         st = step.status
@@ -241,9 +241,10 @@ class Controller:
         st.stage_seconds = (st.stage_seconds or StageSeconds()).model_copy(update={"finalize": round(secs, 3)})
         metrics.observe_stage("finalize", secs)
         self._observe_pending("finalize", pod)
-        out_claim = ctx.spec.output.claim_name or ctx.spec.input.claim_name
         st.output = OutputInfo(
-            path=f"{out_claim}:{ctx.spec.output.path}", bytes=summary.get("bytes"), duration=summary.get("duration")
+            path=ctx.spec.output.where(ctx.spec.input.claim_name),
+            bytes=summary.get("bytes"),
+            duration=summary.get("duration"),
         )
         if st.frames is not None and isinstance(summary.get("frames"), int):
             st.frames.done = summary["frames"]

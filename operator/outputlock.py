@@ -32,9 +32,11 @@ OUTPUT_ANNOTATION = f"{api.GROUP}/output"
 
 
 def output_id(ctx: ChildContext) -> str:
-    """`claim:path` of the output (the path normalised by the builders: `out/./a.mp4` is `out/a.mp4`)."""
+    """`claim:path` of the output (the path normalised by the builders: `out/./a.mp4` is `out/a.mp4`), or its URL."""
+    if ctx.spec.output.url:
+        return ctx.spec.output.url
     claim = ctx.spec.output.claim_name or ctx.spec.input.claim_name
-    return f"{claim}:{relative_path(ctx.spec.output.path, 'spec.output.path')}"
+    return f"{claim}:{relative_path(ctx.spec.output.path or '', 'spec.output.path')}"
 
 
 def lease_name(ctx: ChildContext) -> str:

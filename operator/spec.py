@@ -44,15 +44,80 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
 
+_OBJECT_URL = r"^s3://[a-z0-9][-.a-z0-9]{1,61}[a-z0-9]/[^\s]*[^/\s]$"  # s3://bucket/key (a key, not a prefix)
+
+
+def _url_field() -> Any:
+    return Field(default=None, max_length=1024, pattern=_OBJECT_URL)
+
+
 class VolumePath(_Model):
-    claim_name: str = Field(max_length=253, pattern=_CLAIM_NAME)
-    path: str = Field(min_length=1, max_length=1024, **_extra(**{"x-kubernetes-validations": _RELATIVE_PATH_RULES}))
+    """A file on a claim (claimName + path), or an object (url: s3://bucket/key, see spec.objectStore)."""
+
+    claim_name: str | None = Field(default=None, max_length=253, pattern=_CLAIM_NAME)
+    path: str | None = Field(
+        default=None, min_length=1, max_length=1024, **_extra(**{"x-kubernetes-validations": _RELATIVE_PATH_RULES})
+    )
+    url: str | None = _url_field()
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.url) ? !has(self.claimName) && !has(self.path) : has(self.claimName) && has(self.path)",
+                    "message": "give either claimName and path (a file on a claim) or url (an object, s3://bucket/key)",
+                }
+            ]
+        }
+    )
+
+    def where(self) -> str:
+        """How status, events and locks name it: the URL, or `claim:path`."""
+        return self.url or f"{self.claim_name}:{self.path}"
 
 
 class OutputPath(_Model):
+    """A file on a claim, or an object (url). The claim (default: the input's) also holds the work directory, so an
+    object output still needs one when the input is an object too."""
+
     # Defaults to the input's claim (resolved by the builders: a CRD default cannot refer to another field).
     claim_name: str | None = Field(default=None, max_length=253, pattern=_CLAIM_NAME)
-    path: str = Field(min_length=1, max_length=1024, **_extra(**{"x-kubernetes-validations": _RELATIVE_PATH_RULES}))
+    path: str | None = Field(
+        default=None, min_length=1, max_length=1024, **_extra(**{"x-kubernetes-validations": _RELATIVE_PATH_RULES})
+    )
+    url: str | None = _url_field()
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.url) != has(self.path)",
+                    "message": "give either path (a file on the claim) or url (an object, s3://bucket/key)",
+                }
+            ]
+        }
+    )
+
+    def where(self, input_claim: str | None) -> str:
+        return self.url or f"{self.claim_name or input_claim}:{self.path}"
+
+
+class S3CredentialsRef(_Model):
+    """A Secret in the VideoJob's namespace with the access key pair; the pods get it through secretKeyRef."""
+
+    name: str = Field(max_length=253, pattern=_CLAIM_NAME)
+    access_key_id_key: str = Field(default="AWS_ACCESS_KEY_ID", max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
+    secret_access_key_key: str = Field(default="AWS_SECRET_ACCESS_KEY", max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
+
+
+class ObjectStoreSpec(_Model):
+    """Where `url` inputs and outputs live. Without credentialsSecretRef the workers use their service account's
+    workload identity (EKS IRSA or Pod Identity put the AWS variables in the pods)."""
+
+    # Unset: AWS S3. Any S3-compatible server: http(s)://host[:port].
+    endpoint: str | None = Field(default=None, max_length=512, pattern=r"^https?://[^/?#\s]+/?$")
+    region: str | None = Field(default=None, max_length=64, pattern=r"^[-a-z0-9]+$")
+    credentials_secret_ref: S3CredentialsRef | None = None
 
 
 class NormRegion(_Model):
@@ -293,6 +358,8 @@ class VideoJobSpec(_Model):
     deadlines: DeadlinesSpec = Field(
         default_factory=DeadlinesSpec, **_extra(default={}, **{"x-kubernetes-validations": [_IMMUTABLE]})
     )
+    # s3:// inputs and outputs: endpoint, region, credentials (input.url, output.url).
+    object_store: ObjectStoreSpec | None = Field(default=None, **_extra(**{"x-kubernetes-validations": [_IMMUTABLE]}))
     # Unset: the operator's VIDEOJOB_REDIS_URL (progress is optional; the job never depends on Redis).
     redis: RedisSpec | None = Field(default=None, **_extra(**{"x-kubernetes-validations": [_IMMUTABLE]}))
     # The work directory (status.workdir) stays after the job ends: for a look at the segments, or to resume a
@@ -302,6 +369,10 @@ class VideoJobSpec(_Model):
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.input.claimName) || has(self.output.claimName)",
+                    "message": "the work directory needs a claim: set output.claimName when the input is an object url",
+                },
                 _needs_gpu("decode", "hwaccel", "cuda"),
                 _needs_gpu("encode", "encoder", "nvenc"),
                 *(_set_once(f) for f in ("workerImage", "priorityClassName", "runtimeClassName")),

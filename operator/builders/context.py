@@ -98,6 +98,35 @@ def _matching(values: Mapping[str, str] | None, keys: tuple[str, ...]) -> tuple[
     return tuple(sorted((k, v) for k, v in (values or {}).items() if wanted(k)))
 
 
+def _places(spec: VideoJobSpec) -> tuple[tuple[Volume, ...], str, str, str]:
+    """The claims to mount, the input and output as the worker sees them (a path under a mount, or an s3:// URL),
+    and the mount of the claim that holds the work directory (the output's, else the input's)."""
+    inp, out = spec.input, spec.output
+    if inp.url and out.url and inp.url == out.url:
+        raise InvalidSpecError(f"spec.output.url: {out.url!r} is the input itself; choose another object")
+    out_claim = out.claim_name or inp.claim_name
+    if out_claim is None:
+        raise InvalidSpecError(
+            "spec.output.claimName: the work directory needs a claim when the input is an object url"
+        )
+    in_path = relative_path(inp.path, "spec.input.path") if inp.claim_name and inp.path else None
+    out_path = relative_path(out.path, "spec.output.path") if out.path else None
+    if inp.claim_name is None or inp.claim_name == out_claim:
+        if in_path is not None and in_path == out_path:
+            raise InvalidSpecError(f"spec.output.path: {out_path!r} is the input itself; choose another file")
+        volumes: tuple[Volume, ...] = (Volume("data", out_claim, api.DATA_MOUNT, False),)
+        in_mount = out_mount = api.DATA_MOUNT
+    else:
+        volumes = (
+            Volume("input", inp.claim_name, api.INPUT_MOUNT, True),
+            Volume("output", out_claim, api.OUTPUT_MOUNT, False),
+        )
+        in_mount, out_mount = api.INPUT_MOUNT, api.OUTPUT_MOUNT
+    input_path = inp.url or posixpath.join(in_mount, in_path or "")
+    output_path = out.url or posixpath.join(out_mount, out_path or "")
+    return volumes, input_path, output_path, out_mount
+
+
 def context_from_body(
     body: Mapping[str, Any],
     *,
@@ -113,20 +142,7 @@ def context_from_body(
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise InvalidSpecError(f"spec.{where}: {first['msg']}") from None
-    in_path = relative_path(spec.input.path, "spec.input.path")
-    out_path = relative_path(spec.output.path, "spec.output.path")
-    out_claim = spec.output.claim_name or spec.input.claim_name
-    if out_claim == spec.input.claim_name:
-        if in_path == out_path:
-            raise InvalidSpecError(f"spec.output.path: {out_path!r} is the input itself; choose another file")
-        volumes: tuple[Volume, ...] = (Volume("data", out_claim, api.DATA_MOUNT, False),)
-        in_mount = out_mount = api.DATA_MOUNT
-    else:
-        volumes = (
-            Volume("input", spec.input.claim_name, api.INPUT_MOUNT, True),
-            Volume("output", out_claim, api.OUTPUT_MOUNT, False),
-        )
-        in_mount, out_mount = api.INPUT_MOUNT, api.OUTPUT_MOUNT
+    volumes, input_path, output_path, out_mount = _places(spec)
     image = spec.worker_image or default_image
     if not image:
         raise InvalidSpecError("spec.workerImage: not set, and the operator has no VIDEOJOB_WORKER_IMAGE default")
@@ -139,8 +155,8 @@ def context_from_body(
         redis_url=None if spec.redis else default_redis_url,
         redis_secret=(spec.redis.url_secret_ref.name, spec.redis.url_secret_ref.key) if spec.redis else None,
         volumes=volumes,
-        input_path=posixpath.join(in_mount, in_path),
-        output_path=posixpath.join(out_mount, out_path),
+        input_path=input_path,
+        output_path=output_path,
         workdir=posixpath.join(out_mount, ".videojob", workdir_name(meta["namespace"], meta["name"], meta["uid"])),
         job_labels=_matching(meta.get("labels"), propagate_keys),
         job_annotations=_matching(meta.get("annotations"), propagate_keys),

@@ -43,6 +43,25 @@ def redis_url_env(ctx: ChildContext) -> dict[str, Any]:
     return {"name": "VIDEOJOB_REDIS_URL", "valueFrom": {"secretKeyRef": ref}}
 
 
+def object_store_env(ctx: ChildContext) -> list[dict[str, Any]]:
+    """The standard AWS variables the worker's S3 client reads (spec.objectStore): endpoint and region as values,
+    the key pair only through secretKeyRef, never in the pod spec. Without a Secret the pod's own identity (EKS
+    IRSA / Pod Identity inject theirs through the service account)."""
+    store = ctx.spec.object_store
+    if store is None:
+        return []
+    values = {"AWS_ENDPOINT_URL": store.endpoint, "AWS_REGION": store.region}
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in values.items() if v]
+    ref = store.credentials_secret_ref
+    if ref is not None:
+        for name, key in (
+            ("AWS_ACCESS_KEY_ID", ref.access_key_id_key),
+            ("AWS_SECRET_ACCESS_KEY", ref.secret_access_key_key),
+        ):
+            env.append({"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": key}}})
+    return env
+
+
 def _env(ctx: ChildContext, extra: dict[str, str], gpus: int, stage: str) -> list[dict[str, Any]]:
     values = {
         "VIDEOJOB_INPUT": ctx.input_path,
@@ -64,6 +83,7 @@ def _env(ctx: ChildContext, extra: dict[str, str], gpus: int, stage: str) -> lis
         # NVENC/NVDEC need the `video` driver capability, which the NVIDIA runtime leaves out by default.
         values["NVIDIA_DRIVER_CAPABILITIES"] = "compute,utility,video"
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in values.items()]
+    env += object_store_env(ctx)
     if ctx.reports_progress and stage == "segments":  # only segment workers report progress and heartbeats
         env.append(redis_url_env(ctx))
     return env
