@@ -5,8 +5,10 @@ source, 640x360, 12 s at 24 fps:
   * `run_local` with 4 segments (what a segmented job writes, joined by finalize), software x264, --preset, --crf;
   * a ladder of single encodes of the same frames with the options a one-segment job gets (encoder_options) at
     CRFs around --crf (x264 takes fractional CRFs), and the one-segment job itself at --crf.
-Quality is the mean per-frame luma PSNR against the source. The byte ratio at equal quality interpolates
-log(bytes) of the ladder at the segmented output's PSNR (bytes_ratio_at_equal_psnr; target <= 1.03). The seam drop
+Quality is the mean per-frame luma PSNR against the source. The byte ratio at equal quality reads the ladder's
+bytes at the segmented output's PSNR (a line fitted to log(bytes) over the 5 nearest points) and divides
+(bytes_ratio_at_equal_psnr; target <= 1.03). On noisy footage PSNR barely moves with CRF, so that figure is
+sensitive; bytes_ratio_same_crf with the two PSNRs next to it is the steadier one. The seam drop
 is one-sided: how far a segment's first frame (start) or the last frame before it (end) falls below the mean of
 its neighbours (frames b-4..b-2 and b+1..b+3), 0 when it is better; worst over the seams (target <= 1 dB). The
 single encode's figure at the same frames is printed next to it: what x264 does there on its own.
@@ -133,6 +135,17 @@ def reference_ladder(
     return ladder
 
 
+def bytes_at(ladder: dict[float, tuple[float, int]], psnr: float) -> float:
+    """Single-encode bytes at `psnr`: log(bytes) fitted as a line in PSNR through the 5 ladder points nearest to it.
+
+    A fit, not point-to-point interpolation: on noisy footage PSNR moves by hundredths of a dB per CRF step and is
+    not even monotonic in CRF, so neighbouring points can give any slope.
+    """
+    nearest = sorted(ladder.values(), key=lambda p: abs(p[0] - psnr))[:5]
+    slope, intercept = np.polyfit([q for q, _ in nearest], [np.log(b) for _, b in nearest], 1)
+    return float(np.exp(intercept + slope * psnr))
+
+
 def seam_drops(scores: list[float], starts: list[int]) -> dict[str, float]:
     """Worst one-sided drop (dB) of a segment's first frame and of the frame before it, against neighbours."""
     worst = {"start": 0.0, "end": 0.0}
@@ -157,10 +170,9 @@ def measure(name: str, source: Path, work: Path, crf: int, preset: str) -> dict[
     seg_scores, one_scores = psnr_per_frame(src, luma(seg_out)), psnr_per_frame(src, luma(one_out))
     seg_psnr, one_psnr = float(np.mean(seg_scores)), float(np.mean(one_scores))
     ladder = reference_ladder(source, src, cfg.encode, seg_psnr)
-    points = sorted(ladder.values())
-    qualities, log_bytes = [q for q, _ in points], [np.log(b) for _, b in points]
+    qualities = sorted(q for q, _ in ladder.values())
     inside = qualities[0] <= seg_psnr <= qualities[-1]
-    single_bytes_at_equal = float(np.exp(np.interp(seg_psnr, qualities, log_bytes)))
+    single_bytes_at_equal = bytes_at(ladder, seg_psnr)
     seg_bytes, one_bytes = seg_out.stat().st_size, one_out.stat().st_size
     return {
         "segments_start_at": starts,
@@ -173,6 +185,7 @@ def measure(name: str, source: Path, work: Path, crf: int, preset: str) -> dict[
         # The ladder's own point at --crf: the same encode as the one-segment job, so the same bytes.
         "ladder_bytes_at_same_crf": ladder[float(crf)][1],
         "ladder_psnr_range": [round(qualities[0], 3), round(qualities[-1], 3)],
+        "ladder_crf_psnr_bytes": [[crf, round(q, 3), b] for crf, (q, b) in sorted(ladder.items())],
         "seam_drop_db_segmented": seam_drops(seg_scores, starts),
         "seam_drop_db_single_same_frames": seam_drops(one_scores, starts),
     }
