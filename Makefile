@@ -9,7 +9,7 @@ export YOLO_OFFLINE := 1
 export YOLO_CONFIG_DIR ?= $(CURDIR)/.cache/ultralytics
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: all venv system-deps demo test lint controlplane crds chart clean images test-images
+.PHONY: all venv system-deps demo test lint controlplane s3server crds chart clean images test-images
 
 all: test
 
@@ -32,6 +32,10 @@ venv: $(STAMP)
 controlplane: system-deps
 	@tests/cluster/build-controlplane.sh
 
+# SeaweedFS's `weed`, the real S3 server of the object-storage tests, built from the Go module proxy into the cache.
+s3server: system-deps
+	@tests/support/build-seaweedfs.sh
+
 demo: system-deps venv
 	mkdir -p out
 	$(VENV)/bin/videojob demo --output out/demo.mp4
@@ -47,12 +51,13 @@ test-images: system-deps controlplane
 	scripts/build-images.sh --base local
 	source <(tests/cluster/build-controlplane.sh --print-env) && tests/cluster/build-node-images.sh
 
-test: system-deps venv controlplane test-images
+test: system-deps venv controlplane s3server test-images
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy pipeline operator worker cli common
-	source <(tests/cluster/build-controlplane.sh --print-env) && $(VENV)/bin/pytest
+	source <(tests/cluster/build-controlplane.sh --print-env) && source <(tests/support/build-seaweedfs.sh --print-env) && \
+	  $(VENV)/bin/pytest
 
 # Container images with buildah, exported to ~/.cache/videojob/images/*.tar (scripts/build-images.sh --help):
 #   make images [IMAGES=operator,worker-slim,worker,redis] [BASE=upstream|local|IMAGE]

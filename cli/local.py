@@ -12,8 +12,14 @@ from typing import Any
 
 def add_parsers(sub: Any) -> None:
     run = sub.add_parser("run", help="process a video on this machine with a pool of worker processes")
-    run.add_argument("input", type=Path, help="the video to process (never changed)")
-    run.add_argument("-o", "--output", type=Path, required=True, help="where to write the result (.mp4, .mkv, .mov)")
+    run.add_argument("input", type=media_arg, help="the video to process (never changed): a file or s3://BUCKET/KEY")
+    run.add_argument(
+        "-o",
+        "--output",
+        type=media_arg,
+        required=True,
+        help="where to write the result (.mp4, .mkv, .mov): a file or s3://BUCKET/KEY",
+    )
     _add_job_options(run)
     run.set_defaults(func=cmd_run)
 
@@ -25,7 +31,7 @@ def add_parsers(sub: Any) -> None:
     demo.set_defaults(func=cmd_demo)
 
     probe = sub.add_parser("probe", help="print what a video is, as JSON")
-    probe.add_argument("input", type=Path, help="the video to describe")
+    probe.add_argument("input", type=media_arg, help="the video to describe: a file or s3://BUCKET/KEY")
     probe.add_argument("--frames", action="store_true", help="include every frame's timestamp")
     probe.set_defaults(func=cmd_probe)
 
@@ -98,6 +104,17 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--workdir", type=Path, help="keep intermediate files here; a rerun with the same one resumes")
     p.add_argument("--keep-workdir", action="store_true", help="keep the temporary working directory afterwards")
+
+
+def media_arg(text: str) -> Any:
+    """A file, or an object as `s3://BUCKET/KEY` (endpoint, region and credentials from the AWS_* variables)."""
+    from videojob.pipeline.errors import VideoJobError
+    from videojob.pipeline.objectstore import as_media
+
+    try:
+        return as_media(text)
+    except VideoJobError as exc:  # argparse makes an ArgumentTypeError a one-line usage error
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def count_or_auto(text: str) -> int | None:

@@ -92,7 +92,7 @@ def check_output(input_path: Media, output_path: Path, codec: str, shown: str | 
                 f"output {name}: no container format for the suffix {output_path.suffix!r}; use .mp4 or .mkv"
             ) from exc
         try:
-            source = av.open(source_url)
+            source = av.open(source_url, "r")
         except (OSError, ValueError, UnicodeDecodeError, av.error.FFmpegError):
             out.close()
             return  # not a readable input: probe says why, in its own words

@@ -9,6 +9,7 @@ from pathlib import Path
 import av
 import numpy as np
 from av.codec.hwaccel import HWAccel
+from av.stream import Discard
 
 from .errors import BadInputError
 from .hwdecode import decoded_on_device, to_software_layout
@@ -57,6 +58,11 @@ def iter_frames(
     while True:
         with av.open(av_input(path), "r", hwaccel=hwaccel) as container:
             stream = container.streams.video[0]
+            for other in container.streams:
+                if other.index != stream.index:
+                    # Not even read: MP4/MOV demuxers skip a discarded stream's samples, and an object's audio
+                    # megabytes away from the video it goes with is never downloaded.
+                    other.discard = Discard.all
             stream.thread_type = "AUTO"
             if threads:
                 stream.codec_context.thread_count = threads

@@ -1,7 +1,7 @@
 """Object storage as a job's input and output: `s3://bucket/key` on AWS S3 or any S3-compatible server.
 
-Reading: FFmpeg opens a presigned URL, so a segment fetches only the byte ranges it decodes (its http protocol
-seeks with Range requests) and no credential reaches FFmpeg. Writing: finalize writes the output to the work
+Reading: FFmpeg reads through a seekable file object that asks for bounded byte ranges (objectreader.py), so a
+segment downloads about the part of the object it decodes, and no credential reaches FFmpeg. Writing: finalize writes the output to the work
 directory, checks it, then uploads it with a multipart upload; the object appears under its key only when the upload
 completes, and a failed upload is aborted (the MinIO client does both).
 
@@ -19,7 +19,6 @@ import mimetypes
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
@@ -29,12 +28,12 @@ from .errors import BadInputError, TransientError
 if TYPE_CHECKING:
     from minio import Minio
 
+    from .objectreader import ObjectReader
+
 SCHEME = "s3://"
 MIB = 1024 * 1024
 MIN_PART_SIZE = 5 * MIB  # S3's smallest part (all but the last)
 DEFAULT_PART_SIZE = 64 * MIB
-# A segment may decode for hours on a CPU; FFmpeg reuses its URL for every seek, so it must outlive the stage.
-PRESIGN_SECONDS = 12 * 3600
 T = TypeVar("T")
 # Workload identity: EKS IRSA (a projected token exchanged with STS) or the EKS Pod Identity agent.
 IDENTITY_VARS = (
@@ -123,7 +122,7 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
     )
 
 
-@functools.lru_cache(maxsize=4)
+@functools.cache  # one client per setting, kept: a dropped one would leave its pooled connections open
 def _client(settings: Settings) -> Minio:
     import urllib3
     from minio import Minio
@@ -148,7 +147,7 @@ def client() -> Minio:
     return _client(settings_from_env())
 
 
-def _call(what: str, obj: ObjectURL, fn: Callable[[], T]) -> T:
+def call(what: str, obj: ObjectURL, fn: Callable[[], T]) -> T:
     """`fn()`, its failure told in one line: what was asked, of which object, at which endpoint, and why."""
     from minio.error import InvalidResponseError, S3Error, ServerError
     from urllib3.exceptions import HTTPError, NewConnectionError
@@ -188,6 +187,8 @@ def _explain(code: str, what: str, obj: ObjectURL, where: str, message: str) -> 
         return BadInputError(f"{what} {obj}: no such object in bucket {obj.bucket} at {where}")
     if code == "NoSuchBucket":
         return BadInputError(f"{what} {obj}: bucket {obj.bucket} does not exist at {where}")
+    if code == "PreconditionFailed":  # If-Match: the object is no longer the one the job started with
+        return BadInputError(f"{what} {obj} changed while the job read it; plan the job again")
     if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"):
         return BadInputError(
             f"{what} {obj}: {where} refused the credentials ({code}); check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
@@ -206,10 +207,12 @@ class ObjectInfo:
 def stat(obj: ObjectURL) -> ObjectInfo:
     """Size and ETag of the object; a missing one is told apart from a missing bucket."""
     try:
-        found = _call("input", obj, lambda: client().stat_object(obj.bucket, obj.key))
+        found = call("input", obj, lambda: client().stat_object(obj.bucket, obj.key))
     except BadInputError as exc:
         if "no such object" in str(exc):
             check_bucket(obj, "input")
+        elif "access denied" in str(exc):
+            _why_denied(obj, "input", lambda: client().get_object(obj.bucket, obj.key, 0, 1).close())
         raise
     return ObjectInfo(size=int(found.size or 0), etag=str(found.etag or ""))
 
@@ -225,23 +228,32 @@ def size_if_present(obj: ObjectURL) -> int | None:
 
 def check_bucket(obj: ObjectURL, what: str = "output") -> None:
     """The bucket exists and the credentials are accepted (one request, before any work)."""
-    if not _call(what, obj, lambda: client().bucket_exists(obj.bucket)):
+    try:
+        found = call(what, obj, lambda: client().bucket_exists(obj.bucket))
+    except BadInputError as exc:
+        if "access denied" in str(exc):
+            _why_denied(obj, what, lambda: next(iter(client().list_objects(obj.bucket, prefix=obj.key)), None))
+        raise
+    if not found:
         where = settings_from_env().where
         raise BadInputError(f"{what} {obj}: bucket {obj.bucket} does not exist at {where}; create it first")
 
 
-def reader_url(obj: ObjectURL) -> str:
-    """A presigned GET URL for FFmpeg: it carries a signature, never the secret key."""
-    return _call(
-        "input", obj, lambda: client().presigned_get_object(obj.bucket, obj.key, timedelta(seconds=PRESIGN_SECONDS))
-    )
+def _why_denied(obj: ObjectURL, what: str, get: Callable[[], object]) -> None:
+    """A HEAD request's 403 has no body, so no reason: the same question as a GET, whose error names it (a
+    wrong key or secret, or a policy that denies). Raises that answer; returns if the GET is allowed after all."""
+    call(what, obj, get)
 
 
-def av_input(media: Path | str | ObjectURL) -> str:
-    """What `av.open` is given for the input: the file's path, or a presigned URL of the object (made anew on each
-    open: a presigned URL is cheap, computed here without a request)."""
+def av_input(media: Path | str | ObjectURL) -> str | ObjectReader:
+    """What `av.open` is given for the input: the file's path, or a reader of the object (objectreader.py)."""
+    from .objectreader import ObjectReader
+
     media = as_media(media)
-    return reader_url(media) if isinstance(media, ObjectURL) else str(media)
+    if isinstance(media, Path):
+        return str(media)
+    info = stat(media)
+    return ObjectReader(media, info.size, info.etag)
 
 
 def upload(local: Path, obj: ObjectURL) -> str:
@@ -252,7 +264,7 @@ def upload(local: Path, obj: ObjectURL) -> str:
     """
     part_size = settings_from_env().part_size
     content_type = mimetypes.guess_type(obj.key)[0] or "application/octet-stream"
-    result = _call(
+    result = call(
         "output",
         obj,
         lambda: client().fput_object(obj.bucket, obj.key, str(local), content_type=content_type, part_size=part_size),

@@ -85,7 +85,7 @@ def _q(num: int, den: int, scale: int) -> int:
 def read_hdr(path: Path | str | ObjectURL, index: int) -> HdrInfo:
     """Mastering display and content light level of the first frame of video stream `index` (decoded side data)."""
     hdr = HdrInfo()
-    with av.open(av_input(path)) as container:
+    with av.open(av_input(path), "r") as container:
         stream = container.streams[index]
         for frame in container.decode(stream):
             if not isinstance(frame, av.VideoFrame):

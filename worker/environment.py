@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import ValidationError
 from videojob.pipeline.config import JobConfig
 from videojob.pipeline.errors import BadInputError
+from videojob.pipeline.objectstore import Media, as_media
 
 
 def inside_volume(path: Path, volume: Path | None, name: str) -> Path:
@@ -29,11 +30,18 @@ def inside_volume(path: Path, volume: Path | None, name: str) -> Path:
     return path
 
 
+def media_inside_volume(value: str, volume: Path | None, name: str) -> Media:
+    """A file under its volume (inside_volume), or an `s3://bucket/key` object (no volume: read or written over
+    the network, with the AWS_* variables the operator set)."""
+    media = as_media(value)
+    return inside_volume(media, volume, name) if isinstance(media, Path) else media
+
+
 @dataclass(frozen=True)
 class WorkerEnv:
-    input: Path
+    input: Media
     workdir: Path
-    output: Path | None
+    output: Media | None
     index: int | None
     redis_url: str | None
     job_key: str
@@ -76,11 +84,11 @@ def read_env(stage: str) -> WorkerEnv:
     in_volume, out_volume = _optional_path("VIDEOJOB_INPUT_VOLUME"), _optional_path("VIDEOJOB_OUTPUT_VOLUME")
     # Finalize writes the output; detect is told it (when the operator sets it) only to refuse, before any work, an
     # output that is the input.
-    output = Path(_required("VIDEOJOB_OUTPUT")) if stage == "finalize" else _optional_path("VIDEOJOB_OUTPUT")
+    output = _required("VIDEOJOB_OUTPUT") if stage == "finalize" else os.environ.get("VIDEOJOB_OUTPUT", "").strip()
     return WorkerEnv(
-        input=inside_volume(Path(_required("VIDEOJOB_INPUT")), in_volume, "input"),
+        input=media_inside_volume(_required("VIDEOJOB_INPUT"), in_volume, "input"),
         workdir=inside_volume(Path(_required("VIDEOJOB_WORKDIR")), out_volume, "work directory"),
-        output=inside_volume(output, out_volume, "output") if output is not None else None,
+        output=media_inside_volume(output, out_volume, "output") if output else None,
         index=index,
         redis_url=os.environ.get("VIDEOJOB_REDIS_URL") or None,
         job_key=os.environ.get("VIDEOJOB_JOB_KEY") or "local/job",

@@ -64,7 +64,7 @@ def frames_to_bgr(frames: Sequence[av.VideoFrame], device: Any) -> torch.Tensor:
 
 def _batches(path: Media, batch_size: int, hwaccel: Any) -> Iterator[list[tuple[int, av.VideoFrame]]]:
     try:
-        with av.open(av_input(path), hwaccel=hwaccel) as container:
+        with av.open(av_input(path), "r", hwaccel=hwaccel) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             batch: list[tuple[int, av.VideoFrame]] = []

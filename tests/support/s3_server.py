@@ -24,6 +24,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,6 +53,8 @@ class S3Server:
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     ports: dict[str, int] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+    _client: Any = None
+    _http: Any = None
 
     @property
     def port(self) -> int:
@@ -112,9 +115,7 @@ class S3Server:
 
     def _wait_ready(self, timeout: float) -> None:
         """Ready when the bucket can be made: the S3 gateway, filer, master and a volume server all answer."""
-        from minio import Minio
-
-        client = Minio(f"127.0.0.1:{self.port}", self.access_key, self.secret_key, secure=False, region=REGION)
+        client = self.client()
         deadline = time.monotonic() + timeout
         last: Exception | None = None
         while time.monotonic() < deadline:
@@ -132,12 +133,26 @@ class S3Server:
         self.stop()
         raise RuntimeError(f"SeaweedFS S3 did not get ready in {timeout}s ({last}): {self.log()[-3000:]}")
 
-    def client(self) -> object:
-        from minio import Minio
+    def client(self) -> Any:
+        """The test's own client (one, whose connections stop() closes)."""
+        if self._client is None:
+            import urllib3
+            from minio import Minio
 
-        return Minio(f"127.0.0.1:{self.port}", self.access_key, self.secret_key, secure=False, region=REGION)
+            self._http = urllib3.PoolManager(retries=urllib3.Retry(total=0))
+            self._client = Minio(
+                f"127.0.0.1:{self.port}",
+                self.access_key,
+                self.secret_key,
+                secure=False,
+                region=REGION,
+                http_client=self._http,
+            )
+        return self._client
 
     def stop(self) -> None:
+        if self._http is not None:
+            self._http.clear()
         if self.proc is None or self.proc.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
@@ -215,12 +230,13 @@ class ByteCounter:
             server = socket.create_connection(("127.0.0.1", self.target_port))
             with self._lock:
                 self.connections += 1
+            done: list[bool] = []  # the pump that ends second closes both sockets
             for src, dst, up in ((client, server, True), (server, client, False)):
-                t = threading.Thread(target=self._pump, args=(src, dst, up), daemon=True)
+                t = threading.Thread(target=self._pump, args=(src, dst, up, done), daemon=True)
                 t.start()
                 self._threads.append(t)
 
-    def _pump(self, src: socket.socket, dst: socket.socket, up: bool) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, up: bool, done: list[bool]) -> None:
         carried = 0
         with contextlib.suppress(OSError):
             while chunk := src.recv(65536):
@@ -233,9 +249,15 @@ class ByteCounter:
                 if up and self.cut_after is not None and carried > self.cut_after:
                     break
                 dst.sendall(chunk)
-        for s in (src, dst):  # one side closed: close both, so the other pump ends too
+        for s in (src, dst):  # one side closed: shut both, so that the other pump ends too
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
+        with self._lock:
+            done.append(True)
+            last = len(done) == 2
+        if last:
+            src.close()
+            dst.close()
 
     def close(self) -> None:
         self._stop.set()
