@@ -8,7 +8,8 @@ source, 640x360, 12 s at 24 fps:
 Quality is the mean per-frame luma PSNR against the source. The byte ratio at equal quality reads the ladder's
 bytes at the segmented output's PSNR (a line fitted to log(bytes) over the 5 nearest points) and divides
 (bytes_ratio_at_equal_psnr; target <= 1.03). On noisy footage PSNR barely moves with CRF, so that figure is
-sensitive; bytes_ratio_same_crf with the two PSNRs next to it is the steadier one. The seam drop
+sensitive (ladder_psnr_falls_with_crf says whether PSNR ranks the ladder at all); bytes_ratio_same_crf with the
+two PSNRs next to it is the steadier figure. The seam drop
 is one-sided: how far a segment's first frame (start) or the last frame before it (end) falls below the mean of
 its neighbours (frames b-4..b-2 and b+1..b+3), 0 when it is better; worst over the seams (target <= 1 dB). The
 single encode's figure at the same frames is printed next to it: what x264 does there on its own.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import tempfile
 from collections.abc import Iterator
@@ -186,6 +188,11 @@ def measure(name: str, source: Path, work: Path, crf: int, preset: str) -> dict[
         "ladder_bytes_at_same_crf": ladder[float(crf)][1],
         "ladder_psnr_range": [round(qualities[0], 3), round(qualities[-1], 3)],
         "ladder_crf_psnr_bytes": [[crf, round(q, 3), b] for crf, (q, b) in sorted(ladder.items())],
+        # False: a higher CRF scored a higher PSNR somewhere (x264's psy and AQ trade PSNR for looks on noise), so
+        # PSNR does not rank these encodes and bytes_ratio_at_equal_psnr means little; see bytes_ratio_same_crf.
+        "ladder_psnr_falls_with_crf": all(
+            a[0] >= b[0] for a, b in itertools.pairwise(v for _, v in sorted(ladder.items()))
+        ),
         "seam_drop_db_segmented": seam_drops(seg_scores, starts),
         "seam_drop_db_single_same_frames": seam_drops(one_scores, starts),
     }
