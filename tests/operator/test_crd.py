@@ -91,9 +91,11 @@ def test_enums_defaults_minimums_and_rules() -> None:
     assert props["detector"]["default"] == {"kind": "none"}
     rules = [r["rule"] for r in props["input"]["properties"]["path"]["x-kubernetes-validations"]]
     assert "!self.startsWith('/')" in rules
-    assert {"rule": "self == oldSelf", "message": props["input"]["x-kubernetes-validations"][0]["message"]} in (
-        props["input"]["x-kubernetes-validations"]
-    )
+    immutable = [r for r in props["input"]["x-kubernetes-validations"] if r["rule"] == "self == oldSelf"]
+    assert len(immutable) == 1 and "immutable" in immutable[0]["message"]
+    # A file on a claim or an object, never both, never neither (the rule beside it).
+    (either,) = [r for r in props["input"]["x-kubernetes-validations"] if "has(self.url)" in r["rule"]]
+    assert "claimName and path" in either["message"] and "url" in either["message"]
     status = schema()["properties"]["status"]["properties"]
     assert status["phase"]["enum"] == ["Pending", "Detecting", "Processing", "Finalizing", "Succeeded", "Failed"]
     assert set(status["segments"]["properties"]) == {"total", "succeeded", "failed", "active"}
