@@ -31,6 +31,7 @@ venv: $(STAMP)
 
 controlplane: system-deps
 	@tests/cluster/build-controlplane.sh
+	@tests/cluster/build-kueue.sh
 
 # SeaweedFS's `weed`, the real S3 server of the object-storage tests, built from the Go module proxy into the cache.
 s3server: system-deps

@@ -144,6 +144,9 @@ class Node:
             f"ip addr add {NODE_IP}/24 dev eth0",
             "ip link set eth0 up",
             "ip link set eth0-peer up",
+            # The node's own processes reach Services as on a real node, where the default route covers them: the
+            # API server's egress proxy dials a webhook's ClusterIP, which kube-proxy then sends to its endpoint.
+            f"ip route add {SERVICE_CIDR} dev eth0",
             "sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1",
         ]
         self.exec(["sh", "-c", "\n".join(script)])
