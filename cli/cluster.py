@@ -204,7 +204,7 @@ class Cluster:
             tail_lines=tail,
             follow=True,
             _preload_content=False,
-            _request_timeout=(TIMEOUT[0], None),
+            _request_timeout=(TIMEOUT[0], 86400.0),  # a quiet encoder may print nothing for long
         )
 
 

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import os
-import pty
-import select
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.terminal import Terminal
 from videojob.cli.main import build_parser
 
 VIDEOJOB = Path(sys.executable).with_name("videojob")
@@ -48,36 +45,6 @@ def test_every_option_and_argument_has_help_text() -> None:
                 missing.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
     assert commands >= 10  # run, demo, probe, submit, list (+ls), status, watch, logs, cancel, completion
     assert missing == []
-
-
-class Terminal:
-    """bash -i on a pseudo-terminal: what a person types, and what the shell draws."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.pid, self.fd = pty.fork()
-        if self.pid == 0:  # the child: an interactive bash without the user's rc files
-            os.execve("/bin/bash", ["bash", "--norc", "--noprofile", "-i"], env)
-        self.read(1.0)
-
-    def read(self, seconds: float) -> str:
-        out, end = b"", time.monotonic() + seconds
-        while time.monotonic() < end:
-            ready, _, _ = select.select([self.fd], [], [], 0.05)
-            if ready:
-                try:
-                    out += os.read(self.fd, 65536)
-                except OSError:
-                    break
-        return out.decode(errors="replace")
-
-    def type(self, keys: str, seconds: float = 2.0) -> str:
-        os.write(self.fd, b"\x15" + keys.encode())  # ^U: an empty line first
-        return self.read(seconds)
-
-    def close(self) -> None:
-        os.write(self.fd, b"\x15exit\n")
-        os.waitpid(self.pid, 0)
-        os.close(self.fd)
 
 
 @pytest.fixture
