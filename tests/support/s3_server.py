@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cluster import procs
 
 from support.redis_server import free_port
 
@@ -106,11 +107,8 @@ class S3Server:
             # A missing bucket must stay missing: the tests check that an upload to one fails.
             "-s3.autoCreateBucket=false",
         ]  # fmt: skip
-        log = (self.dir / "weed.log").open("ab")
-        with log:
-            self.proc = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.dir
-            )
+        # Its own session, stopped by pid; killed with the test run if that dies before its teardown (PDEATHSIG).
+        self.proc = procs.start(args, self.dir / "weed.log")
         self._wait_ready(timeout)
 
     def _wait_ready(self, timeout: float) -> None:
