@@ -94,7 +94,8 @@ def test_finished_videojob_is_deleted_after_its_ttl(kube, operator, videojobs) -
 
 def test_detected_regions_reach_every_segment(kube, operator, videojobs) -> None:
     """A template detector with its image on the claim (a relative path, as users write it): the moving face is
-    found in the detect pod on sampled frames and filled by the segment pods on every frame, across seams."""
+    found by the segment pods on their own sampled frames (with context across seams: the detect pod only plans)
+    and filled on every frame, across seams."""
     source = make_sample(videojobs.volume / "in" / "walk.mp4", seconds=3.0)
     write_face_template(videojobs.volume / "in" / "face.png")
     spec = videojobs.spec(path="in/walk.mp4", out="out/walk.mp4", segments=3)
