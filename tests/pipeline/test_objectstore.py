@@ -22,7 +22,7 @@ from support.s3_server import ByteCounter, S3Server, s3_server
 from videojob.pipeline.config import EncodeConfig, JobConfig, OperationConfig, SegmentationConfig
 from videojob.pipeline.detect import DetectorConfig
 from videojob.pipeline.errors import BadInputError, TransientError
-from videojob.pipeline.objectstore import MIN_PART_SIZE
+from videojob.pipeline.objectstore import MIN_PART_SIZE, av_input
 from videojob.pipeline.runner import run_local
 from videojob.pipeline.stages import detect_and_plan, process_segment
 
@@ -262,3 +262,20 @@ def test_worker_stages_read_and_write_objects(
     assert stat(s3_server, "out/worker.mp4").size == message["bytes"]
     assert not (work / "output.mp4").exists()  # the scratch copy was uploaded and removed
     s3_server.client().remove_object(s3_server.bucket, "out/worker.mp4")
+
+
+def test_an_object_replaced_while_it_is_read_fails_in_one_line(
+    s3_server: S3Server, source: tuple[str, Path], s3_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Every range asks for the ETag seen at open (If-Match): a new object under the key is never mixed in."""
+    _, local = source
+    s3_server.client().fput_object(s3_server.bucket, "in/replaced.mp4", str(local))
+    reader = av_input(f"s3://{s3_server.bucket}/in/replaced.mp4")
+    assert not isinstance(reader, str)
+    head = reader.read(1000)
+    assert head == local.read_bytes()[:1000]
+    other = make_clip(tmp_path / "other.mp4", 64, 48, frames=12, fps=12)
+    s3_server.client().fput_object(s3_server.bucket, "in/replaced.mp4", str(other))
+    reader.seek(reader.size // 2)
+    with pytest.raises(BadInputError, match=r"^input s3://videojob/in/replaced.mp4 changed while the job read it"):
+        reader.read(1000)
