@@ -18,6 +18,22 @@ from .handlers import videojob  # noqa: F401  (registers the handlers)
 from .handlers.videojob import SETTINGS, controller
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No copy of the spec kept on the object (issue 12 D3).
+
+    kopf's default keeps the whole spec as the last handled state, in an annotation, to tell on.update handlers
+    what changed. Annotations may hold 256 KiB in all, a spec up to ~1.5 MiB: with a big `affinity` every patch
+    kopf made (its finalizer, our status) was refused, and the VideoJob could be neither processed nor deleted.
+    This operator has no create/update/resume/field handlers (a timer, a watch and on.delete, which need no diff;
+    tests/operator/test_operator_main.py keeps it so), so the diff base is never read: nothing to keep."""
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
     # Watches that end before the API server or a load balancer drops them silently.
@@ -27,9 +43,7 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger | logging.
     # kopf's bookkeeping under our own prefix, in annotations: the status schema stays ours.
     settings.persistence.finalizer = f"{api.GROUP}/kopf-finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=api.GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=api.GROUP, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = NoDiffBase()
     # Events: only ours (kopf.info/warn) and kopf's warnings; not one per timer tick.
     settings.posting.level = logging.WARNING
     settings.scanning.disabled = True  # no cluster-wide CRD/namespace watching: fewer RBAC rights

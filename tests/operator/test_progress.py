@@ -15,36 +15,81 @@ from videojob.pipeline.probe import probe
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
-def test_workers_report_progress_to_redis(operator, videojobs, redis_server) -> None:
-    videojobs.clip(frames=72)
-    videojobs.apply("live", videojobs.spec(segments=3, redisUrl=redis_server.url))
+def redis_secret(kube, namespace: str, url: str, name: str = "redis-creds") -> dict:
+    """The user's Secret with the Redis URL, and the VideoJob field that names it (spec.redis.urlSecretRef)."""
+    kube.kubectl("create", "secret", "generic", name, f"--from-literal=url={url}", "-n", namespace)
+    return {"redis": {"urlSecretRef": {"name": name, "key": "url"}}}
+
+
+def seg_key(videojobs, name: str, index: int | str) -> str:
+    """contracts.md: videojob:<namespace>/<name>/<uid>:seg:<index>."""
+    uid = videojobs.get(name)["metadata"]["uid"]
+    return f"videojob:{videojobs.namespace}/{name}/{uid}:seg:{index}"
+
+
+def test_progress_from_the_users_secret_under_uid_keys_deleted_at_the_end(kube, operator, videojobs, secured_redis):
+    """Issue 12 D10 and the Redis keys: the URL (password included) only in the user's Secret; the status shows
+    frames a running segment reported to Redis; keys carry the uid and are gone once the job has ended; a job
+    recreated under the same name starts from 0."""
+    ref = redis_secret(kube, videojobs.namespace, secured_redis.url)
+    videojobs.clip(frames=192, width=640, height=360)
+    videojobs.apply("live", videojobs.spec(segments=1, **ref))
+    r = redis.Redis.from_url(secured_redis.local_url, decode_responses=True)
+    index = hang_a_segment(kube, videojobs, "live", r, min_frames=1)  # paused mid-segment: its count stays partial
+    key = seg_key(videojobs, "live", index)
+    reported = int(r.hget(key, "frames"))
+    assert 0 < reported < 192 and 0 < r.ttl(key) <= 86400
+
+    def shown() -> dict | None:
+        st = videojobs.status("live")
+        return st if (st.get("frames") or {}).get("done", 0) >= reported else None
+
+    st = kube.wait_for("the reported frames in status", shown, timeout=30)
+    assert st["segments"]["succeeded"] == 0, "only Redis can have told the operator of those frames"
+    run = next(run for run in videojobs.runs("live") if run.end is None)
+    kube.control.resume(videojobs.namespace, run.name)
     st = videojobs.wait_phase("live", "Succeeded", timeout=150)
-    r = redis.Redis.from_url(redis_server.local_url, decode_responses=True)
-    frames = 0
-    for index in range(3):
-        seg = r.hgetall(f"videojob:{videojobs.namespace}/live:seg:{index}")
-        assert seg and int(seg["frames"]) == int(seg["total"]) > 0, seg
-        assert 0 < r.ttl(f"videojob:{videojobs.namespace}/live:seg:{index}") <= 86400
-        frames += int(seg["frames"])
-    assert frames == 72 and st["frames"] == {"total": 72, "done": 72}
+    assert st["frames"] == {"total": 192, "done": 192}
+    kube.wait_for(
+        "the job's Redis keys to go", lambda: not r.keys(f"videojob:{videojobs.namespace}/live/*"), timeout=30
+    )
+
+    refs = {run.secret_refs.get("VIDEOJOB_REDIS_URL") for run in videojobs.runs("live")}
+    assert refs == {("redis-creds", "url")}
+    ns = ("-n", videojobs.namespace)
+    everything = kube.kubectl("get", "videojobs,jobs,pods", *ns, "-o", "json").stdout
+    assert "redis://" not in everything and secured_redis.password not in everything
+    assert secured_redis.password not in operator.logs()
+    assert kube.kubectl("get", "secret", "live-progress", *ns, check=False).returncode != 0, "no copy of the URL"
+
+    # Recreated under the same name (suspended: no segment runs): progress starts from 0, never at the old count.
+    kube.kubectl("delete", "videojob", "live", *ns, "--wait=true")
+    r.hset(f"videojob:{videojobs.namespace}/live:seg:0", mapping={"frames": 192, "total": 192, "ts": time.time()})
+    videojobs.apply("live", videojobs.spec(segments=1, suspend=True, **ref))
+    videojobs.wait_phase("live", "Processing", timeout=90)
+    time.sleep(3)  # a few operator ticks (VIDEOJOB_RESYNC_SECONDS=1)
+    st = videojobs.status("live")
+    assert st["frames"]["done"] == 0 and st["progress"] <= 5, st
 
 
-def test_unreachable_redis_does_not_fail_the_job(operator, videojobs, redis_server) -> None:
+def test_unreachable_redis_does_not_fail_the_job(kube, operator, videojobs, redis_server) -> None:
     videojobs.clip(frames=48)
     redis_server.kill()
-    videojobs.apply("blind", videojobs.spec(segments=2, redisUrl=redis_server.url))
+    ref = redis_secret(kube, videojobs.namespace, redis_server.url)
+    videojobs.apply("blind", videojobs.spec(segments=2, **ref))
     videojobs.wait_phase("blind", "Succeeded", timeout=150)
     assert probe(videojobs.volume / "out" / "clip.mp4").frames == 48
 
 
-def hang_a_segment(kube, videojobs, name: str, r: redis.Redis) -> str:
-    """SIGSTOP the first segment pod caught between its first heartbeat and its last frame; returns its index."""
+def hang_a_segment(kube, videojobs, name: str, r: redis.Redis, min_frames: int = 0) -> str:
+    """SIGSTOP the first segment pod caught between its first heartbeat (with at least `min_frames` frames) and its
+    last frame; returns its index."""
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         for run in videojobs.runs(name):
             index = run.env["JOB_COMPLETION_INDEX"]
-            seg = r.hgetall(f"videojob:{videojobs.namespace}/{name}:seg:{index}")
-            if run.end is not None or not seg or int(seg["frames"]) >= int(seg["total"]):
+            seg = r.hgetall(seg_key(videojobs, name, index))
+            if run.end is not None or not seg or not min_frames <= int(seg["frames"]) < int(seg["total"]):
                 continue
             try:
                 kube.control.pause(videojobs.namespace, run.name)
@@ -68,7 +113,7 @@ def test_stalled_segment_pod_is_replaced_and_the_job_succeeds(kube, operator, vi
     videojobs.apply("hang", videojobs.spec(segments=2, maxParallelPods=2, retriesPerSegment=1))
     r = redis.Redis.from_url(secured_redis.local_url, decode_responses=True)
     victim = hang_a_segment(kube, videojobs, "hang", r)
-    key = f"videojob:{videojobs.namespace}/hang:seg:{victim}"
+    key = seg_key(videojobs, "hang", victim)
     last_beat = r.hget(key, "ts")
 
     # The replacement, held before its first heartbeat for longer than the stall time: the old heartbeat is not
