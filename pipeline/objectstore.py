@@ -169,6 +169,11 @@ def call(what: str, obj: ObjectURL, fn: Callable[[], T]) -> T:
     except (HTTPError, OSError) as exc:
         # Connection refused, name not resolved, a connection lost: the endpoint may come back; a retry can help.
         reason = getattr(exc, "reason", None) or exc
+        if "CERTIFICATE_VERIFY_FAILED" in str(reason):  # a configuration fault: retrying cannot help
+            raise BadInputError(
+                f"{what} {obj}: the TLS certificate of {where} is not trusted ({_short(reason)}); "
+                "set SSL_CERT_FILE to the CA bundle that signed it"
+            ) from None
         if isinstance(reason, NewConnectionError):  # refused, or the name does not resolve
             raise TransientError(f"{what} {obj}: cannot reach {where} ({_short(reason)})") from None
         raise TransientError(f"{what} {obj}: the connection to {where} failed ({_short(reason)}); retry") from None

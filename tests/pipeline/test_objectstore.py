@@ -279,3 +279,19 @@ def test_an_object_replaced_while_it_is_read_fails_in_one_line(
     reader.seek(reader.size // 2)
     with pytest.raises(BadInputError, match=r"^input s3://videojob/in/replaced.mp4 changed while the job read it"):
         reader.read(1000)
+
+
+def test_tls_certificates_are_checked(
+    s3_server: S3Server, source: tuple[str, Path], s3_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Over https the server's certificate must chain to a trusted CA: ours only when SSL_CERT_FILE names it."""
+    url, _ = source
+    env = {**s3_env, "AWS_ENDPOINT_URL": s3_server.https_endpoint}
+    refused = subprocess.run(
+        [str(VIDEOJOB), "probe", url], capture_output=True, text=True, timeout=120, env={**os.environ, **env}
+    )
+    one_line(refused, "TLS certificate of https://127.0.0.1:", "not trusted", "SSL_CERT_FILE")
+    trusted = {**os.environ, **env, "SSL_CERT_FILE": str(s3_server.ca)}
+    probed = subprocess.run([str(VIDEOJOB), "probe", url], capture_output=True, text=True, timeout=120, env=trusted)
+    assert probed.returncode == 0, probed.stderr
+    assert json.loads(probed.stdout)["frames"] == FRAMES

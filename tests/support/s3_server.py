@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 from cluster import procs
+from cluster.pki import make_pki
 
 from support.redis_server import free_port
 
@@ -65,6 +66,15 @@ class S3Server:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def https_endpoint(self) -> str:
+        """The same gateway over TLS, with a certificate for 127.0.0.1 from a CA of the test's own (`ca`)."""
+        return f"https://127.0.0.1:{self.ports['s3_https']}"
+
+    @property
+    def ca(self) -> Path:
+        return self.dir / "pki" / "ca.crt"
+
     def env(self, endpoint: str | None = None, **overrides: str) -> dict[str, str]:
         """The AWS_* variables of a client of this server (`endpoint`: another address in front of it)."""
         values = {
@@ -77,8 +87,19 @@ class S3Server:
         return values
 
     def start(self, timeout: float = 60.0) -> None:
-        for name in ("master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc", "s3", "s3_grpc"):
+        for name in (
+            "master",
+            "master_grpc",
+            "volume",
+            "volume_grpc",
+            "filer",
+            "filer_grpc",
+            "s3",
+            "s3_grpc",
+            "s3_https",
+        ):
             self.ports[name] = free_port()
+        pki = make_pki(self.dir / "pki", ips=["127.0.0.1"], dns=["localhost"])
         config = self.dir / "s3.json"
         identity = {"accessKey": self.access_key, "secretKey": self.secret_key}
         config.write_text(
@@ -106,6 +127,8 @@ class S3Server:
             "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.localSocket={self.dir / 's3.sock'}",
             # A missing bucket must stay missing: the tests check that an upload to one fails.
             "-s3.autoCreateBucket=false",
+            f"-s3.port.https={p['s3_https']}", f"-s3.cert.file={pki.cert('apiserver')}",
+            f"-s3.key.file={pki.key('apiserver')}",
         ]  # fmt: skip
         # Its own session, stopped by pid; killed with the test run if that dies before its teardown (PDEATHSIG).
         self.proc = procs.start(args, self.dir / "weed.log")
