@@ -98,9 +98,15 @@ def _add_submit(sub: Any, common: argparse.ArgumentParser, fmt: argparse.Argumen
         help="create a VideoJob for a video on a volume claim",
         description="Create a VideoJob. With --dry-run, print it instead (-o yaml by default).",
     )
-    s.add_argument("input", help="path of the video inside the claim, e.g. in/street.mp4")
-    s.add_argument("output_path", metavar="OUTPUT", help="path of the result inside the claim (or --output-claim)")
-    s.add_argument("--claim", required=True, help="PersistentVolumeClaim holding the input")
+    s.add_argument("input", help="path of the video inside the claim, e.g. in/street.mp4, or s3://BUCKET/KEY")
+    s.add_argument(
+        "output_path",
+        metavar="OUTPUT",
+        help="path of the result inside the claim (or --output-claim), or s3://BUCKET/KEY",
+    )
+    s.add_argument(
+        "--claim", required=True, help="PersistentVolumeClaim holding the input (with s3:// URLs: the work directory)"
+    )
     s.add_argument("--output-claim", help="claim for the output (default: --claim)")
     s.add_argument("--name", help="VideoJob name (default: generated from the input's file name)")
     s.add_argument(
@@ -152,6 +158,13 @@ def _add_submit(sub: Any, common: argparse.ArgumentParser, fmt: argparse.Argumen
     s.add_argument(
         "--hwaccel", choices=["auto", "cuda", "none"], help="segment decoding: NVDEC (cuda) or software (none)"
     )
+    s.add_argument("--s3-endpoint", metavar="URL", help="S3-compatible server of s3:// URLs (default: AWS S3)")
+    s.add_argument("--s3-region", metavar="REGION", help="region of the s3:// buckets")
+    s.add_argument(
+        "--s3-secret",
+        metavar="NAME",
+        help="Secret with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (default: the pods' workload identity)",
+    )
     s.add_argument("--watch", action="store_true", help="then follow it like `videojob watch`")
     s.set_defaults(func=cmd_submit)
 
@@ -165,6 +178,23 @@ def _entry(func: Any) -> Any:
             return 1
 
     return run
+
+
+def _places(args: argparse.Namespace) -> dict[str, Any]:
+    """input, output and objectStore: a path on the claim, or an object (s3://) with the claim as scratch space."""
+    objects = args.input.startswith("s3://"), args.output_path.startswith("s3://")
+    inp = {"url": args.input} if objects[0] else {"claimName": args.claim, "path": args.input}
+    out: dict[str, Any] = {"url": args.output_path} if objects[1] else {"path": args.output_path}
+    if args.output_claim or any(objects):  # an object input has no claim: the work directory's must be named
+        out["claimName"] = args.output_claim or args.claim
+    places: dict[str, Any] = {"input": inp, "output": out}
+    store = {"endpoint": args.s3_endpoint, "region": args.s3_region}
+    store = {k: v for k, v in store.items() if v}
+    if args.s3_secret:
+        store["credentialsSecretRef"] = {"name": args.s3_secret}
+    if store:
+        places["objectStore"] = store
+    return places
 
 
 def build_spec(args: argparse.Namespace) -> dict[str, Any]:
@@ -183,12 +213,7 @@ def build_spec(args: argparse.Namespace) -> dict[str, Any]:
         detector["classes"] = _classes(args.classes)
     if args.dense:
         detector["dense"] = True
-    spec: dict[str, Any] = {
-        "input": {"claimName": args.claim, "path": args.input},
-        "output": {"path": args.output_path, **({"claimName": args.output_claim} if args.output_claim else {})},
-        "detector": detector,
-        "operation": {"kind": args.op},
-    }
+    spec: dict[str, Any] = {**_places(args), "detector": detector, "operation": {"kind": args.op}}
     if args.segments:
         spec["segmentation"] = {"segments": args.segments}
     resources = {

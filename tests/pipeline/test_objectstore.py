@@ -295,3 +295,27 @@ def test_tls_certificates_are_checked(
     probed = subprocess.run([str(VIDEOJOB), "probe", url], capture_output=True, text=True, timeout=120, env=trusted)
     assert probed.returncode == 0, probed.stderr
     assert json.loads(probed.stdout)["frames"] == FRAMES
+
+
+def test_submit_names_objects_and_the_scratch_claim() -> None:
+    """`videojob submit s3://... s3://... --claim scratch`: the VideoJob it would create (client dry run)."""
+    args = [
+        "submit",
+        "s3://media/in/a.mp4",
+        "s3://media/out/a.mp4",
+        "--claim",
+        "scratch",
+        "--region",
+        "0.1,0.1,0.2,0.2",
+    ]
+    args += ["--s3-endpoint", "http://minio:9000", "--s3-region", "us-east-1", "--s3-secret", "s3-keys"]
+    out = subprocess.run([str(VIDEOJOB), *args, "--dry-run", "-o", "json"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    spec = json.loads(out.stdout)["spec"]
+    assert spec["input"] == {"url": "s3://media/in/a.mp4"}
+    assert spec["output"] == {"url": "s3://media/out/a.mp4", "claimName": "scratch"}
+    assert spec["objectStore"] == {
+        "endpoint": "http://minio:9000",
+        "region": "us-east-1",
+        "credentialsSecretRef": {"name": "s3-keys"},
+    }
