@@ -29,6 +29,27 @@ def keyframe_at_or_before(info: ProbeInfo, index: int) -> int:
     return info.index.keyframe_at_or_before(index)
 
 
+def stamped(frames: Iterator[av.VideoFrame], info: ProbeInfo) -> Iterator[tuple[av.VideoFrame, int | None]]:
+    """Each decoded frame with its presentation time in stream ticks (None: unknown).
+
+    AVI has no presentation times: its demuxer numbers packets in storage (decoding) order and guesses the rest, so
+    with B-frames (DivX/Xvid) decoded frames carry shuffled ones (1, 2, 3, 5, 4, ...). They come out of the decoder
+    in display order, and the number of the packet that completed each is the right time (FFmpeg's best-effort
+    timestamp); the last one, out at the flush, has none and is the next frame of the index.
+    """
+    if info.container != "avi":
+        yield from ((frame, frame.pts) for frame in frames)
+        return
+    last: int | None = None
+    for frame in frames:
+        if frame.dts is not None:
+            last = int(frame.dts)
+        elif last is not None:
+            idx = info.index.index_of(last)
+            last = int(info.pts[idx + 1]) if idx is not None and idx + 1 < info.frames else None
+        yield frame, last
+
+
 def iter_frames(
     path: Path | str | ObjectURL,
     info: ProbeInfo,
@@ -71,15 +92,15 @@ def iter_frames(
                 container.seek(int(info.pts[key]), stream=stream, backward=True, any_frame=False)
             restart = False
             try:
-                for frame in container.decode(stream):
-                    if frame.pts is None:
+                for frame, stamp in stamped(container.decode(stream), info):
+                    if stamp is None:
                         continue
                     if on_device is None:
                         # The decoder picks NVDEC or its software fallback when it sees the stream's first header.
                         on_device = decoded_on_device(stream.codec_context, frame, software_format)
                         if used is not None and on_device:
                             used.name = "nvdec"
-                    idx = frame_index.index_of(frame.pts)
+                    idx = frame_index.index_of(stamp)
                     if idx is None or idx < expected:
                         continue
                     if idx > expected:

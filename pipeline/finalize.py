@@ -87,16 +87,28 @@ def _segments(indexes: list[int]) -> str:
     return f"segment {shown}" if len(indexes) == 1 else f"segments {shown}"
 
 
-def _segment_shift(plan: SegmentPlan, seg: Segment, time_base: Fraction) -> int:
+def _segment_shift(plan: SegmentPlan, seg: Segment, time_base: Fraction, origin: Fraction) -> int:
     """Segments start at zero: the ticks (of the segment file's `time_base`) that move one to its place on the
-    source's timeline."""
+    output's timeline, which starts at `origin` seconds of the source's (see output_origin)."""
     info = plan.probe
-    return round((int(info.pts[seg.start]) - info.start_pts) * Fraction(*info.time_base) / time_base)
+    return round((int(info.pts[seg.start]) * Fraction(*info.time_base) - origin) / time_base)
+
+
+def output_origin(source: av.container.InputContainer, copied: Iterable[int], info: ProbeInfo) -> Fraction:
+    """Where on the source's timeline the output starts (seconds): at its earliest stream, as FFmpeg's command
+    line does. Audio that plays before the first picture (an AVI's or MPEG-TS's) keeps its lead over the video
+    instead of being cut by the output's edit list; a source that starts late still starts the output at zero."""
+    origin = info.start_pts * Fraction(*info.time_base)
+    for index in copied:
+        stream = source.streams[index]
+        if stream.start_time is not None and stream.time_base is not None:
+            origin = min(origin, stream.start_time * stream.time_base)
+    return origin
 
 
 @contextmanager
 def _segment_video(
-    workdir: Path, plan: SegmentPlan, seg: Segment, sha256: str
+    workdir: Path, plan: SegmentPlan, seg: Segment, sha256: str, origin: Fraction
 ) -> Iterator[tuple[av.container.InputContainer, av.video.stream.VideoStream, int]]:
     """A segment file open for reading, read once from disk: its container, video stream and `_segment_shift`.
     Its checksum is taken as the demuxer reads it and compared with the recorded one when the caller is done."""
@@ -104,7 +116,7 @@ def _segment_video(
     with CheckedReader(media) as reader, av.open(reader, mode="r") as container:
         stream = container.streams.video[0]
         assert stream.time_base is not None
-        yield container, stream, _segment_shift(plan, seg, stream.time_base)
+        yield container, stream, _segment_shift(plan, seg, stream.time_base, origin)
         if reader.digest() != sha256:
             raise BadInputError(f"segment {seg.index} does not match its recorded checksum; rerun it")
 
@@ -149,10 +161,12 @@ def _lead_in(head: list[av.Packet], waiting: list[int], delay: int) -> Iterator[
         yield packet
 
 
-def _segment_packets(workdir: Path, plan: SegmentPlan, results: list[SegmentResult]) -> Iterator[av.Packet]:
-    """Every segment's video packets in order, moved to their place on the source's timeline."""
+def _segment_packets(
+    workdir: Path, plan: SegmentPlan, results: list[SegmentResult], origin: Fraction
+) -> Iterator[av.Packet]:
+    """Every segment's video packets in order, moved to their place on the output's timeline."""
     for seg, result in zip(plan.segments, results, strict=True):
-        with _segment_video(workdir, plan, seg, result.sha256) as (container, stream, shift):
+        with _segment_video(workdir, plan, seg, result.sha256, origin) as (container, stream, shift):
             count = 0
             for packet in container.demux(stream):
                 if packet.size == 0:
@@ -166,10 +180,14 @@ def _segment_packets(workdir: Path, plan: SegmentPlan, results: list[SegmentResu
 
 
 def _video_packets(
-    workdir: Path, plan: SegmentPlan, results: list[SegmentResult], out_stream: av.video.stream.VideoStream
+    workdir: Path,
+    plan: SegmentPlan,
+    results: list[SegmentResult],
+    out_stream: av.video.stream.VideoStream,
+    origin: Fraction,
 ) -> Iterator[tuple[float, av.Packet]]:
     delay = max(r.reorder_delay for r in results)
-    for packet in with_joined_dts(_segment_packets(workdir, plan, results), delay):
+    for packet in with_joined_dts(_segment_packets(workdir, plan, results, origin), delay):
         assert packet.dts is not None
         key = float(packet.dts * packet.time_base)
         packet.stream = out_stream
@@ -177,11 +195,15 @@ def _video_packets(
 
 
 def _reencoded_packets(
-    workdir: Path, plan: SegmentPlan, results: list[SegmentResult], out_stream: av.video.stream.VideoStream
+    workdir: Path,
+    plan: SegmentPlan,
+    results: list[SegmentResult],
+    out_stream: av.video.stream.VideoStream,
+    origin: Fraction,
 ) -> Iterator[tuple[float, av.Packet]]:
     """stage=finalize: decode the lossless intermediates in order and encode once."""
     for seg, result in zip(plan.segments, results, strict=True):
-        with _segment_video(workdir, plan, seg, result.sha256) as (container, stream, shift):
+        with _segment_video(workdir, plan, seg, result.sha256, origin) as (container, stream, shift):
             for frame in container.decode(stream):
                 assert frame.pts is not None
                 frame.pts += shift
@@ -198,8 +220,8 @@ def _when(packet: av.Packet) -> float:
     return float(ts * packet.time_base)
 
 
-def _source_packets(source: av.container.InputContainer, streams: dict[int, av.stream.Stream], origin: float):
-    """Audio and subtitle packets of the source, moved so that the first video frame is at time zero."""
+def _source_packets(source: av.container.InputContainer, streams: dict[int, av.stream.Stream], origin: Fraction):
+    """Audio and subtitle packets of the source, moved so that the output starts at time zero (output_origin)."""
     if not streams:
         return
     for packet in source.demux([source.streams[i] for i in streams]):
@@ -268,7 +290,6 @@ def write_output(
     encoder of the video and the number of video frames written."""
     info = plan.probe
     reencode = plan.config.encode.stage == "finalize"
-    origin = float(info.start_pts * Fraction(*info.time_base))
     frames_out = 0
     with (
         av.open(av_input(input_path), "r") as source,
@@ -277,9 +298,10 @@ def write_output(
         encoder, vstream = _video_stream(out, workdir, plan, results)
         # A rotated source was turned upright while decoding: the output needs no display matrix.
         copied = _copy_streams(source, out, input_path, output_path)
-        _keep_descriptions(source, out, vstream, copied, info)
+        origin = output_origin(source, copied, info)
+        _keep_descriptions(source, out, vstream, copied, origin)
         packets = _reencoded_packets if reencode else _video_packets
-        video = packets(workdir, plan, results, vstream)
+        video = packets(workdir, plan, results, vstream, origin)
         others = _source_packets(source, copied, origin)
         for _, packet in heapq.merge(video, others, key=lambda item: item[0]):
             if packet.stream is vstream:
@@ -344,11 +366,11 @@ def _keep_descriptions(
     out: av.container.OutputContainer,
     vstream: av.video.stream.VideoStream,
     copied: dict[int, av.stream.Stream],
-    info: ProbeInfo,
+    origin: Fraction,
 ) -> None:
     """What the source says about itself goes to the output: the container's tags and chapters, and every stream's
     tags (language, title) and disposition (default, forced, comment...). Chapters move with the timeline, which
-    finalize starts at the source's first video frame."""
+    finalize starts at `origin`."""
     out.metadata.update(_tags(source.metadata))
     src_video = source.streams.video[0]
     vstream.metadata.update(_tags(src_video.metadata))
@@ -358,7 +380,6 @@ def _keep_descriptions(
         stream.disposition = source.streams[index].disposition
     chapters = source.chapters()
     if chapters:
-        origin = info.start_pts * Fraction(*info.time_base)
         for chapter in chapters:
             shift = round(origin / (chapter["time_base"] or Fraction(1, 1_000_000_000)))
             chapter["start"], chapter["end"] = max(0, chapter["start"] - shift), max(0, chapter["end"] - shift)
