@@ -44,6 +44,10 @@ def test_segments_of_other_containers_are_frame_exact(tmp_path: Path, suffix: st
         lead_src = audio_onset(src) - float(src_pts[0] * src_tb)
         lead_out = audio_onset(out) - float(out_pts[0] * out_tb)
         assert abs(lead_out - lead_src) <= SYNC, f"sound starts {lead_out:.4f} s after video, was {lead_src:.4f} s"
+        # and the stream itself, priming included: the output starts at the source's earliest stream
+        first_src = a_src[0] - float(src_pts[0] * src_tb)
+        first_out = a_out[0] - float(out_pts[0] * out_tb)
+        assert abs(first_out - first_src) <= SYNC, f"audio starts {first_out:.4f} s after video, was {first_src:.4f} s"
 
 
 def test_output_that_cannot_hold_the_streams_is_refused_before_any_work(clip: Path, tmp_path: Path) -> None:
