@@ -132,6 +132,14 @@ class Kube:
             self.delete_job(namespace, name)
         self.core.delete_collection_namespaced_pod(namespace, label_selector=selector, _request_timeout=TIMEOUT)
 
+    def patch_status(self, namespace: str, name: str, uid: str, status: dict[str, Any]) -> None:
+        """A merge patch of the VideoJob's status subresource, for the VideoJob of this uid only. Raises when the
+        API server refuses it, so that the caller keeps the old status as the truth and writes again."""
+        body = {"metadata": {"uid": uid}, "status": status}  # a uid mismatch is a 409: never a newer namesake's
+        self.custom.patch_namespaced_custom_object_status(
+            api.GROUP, api.VERSION, namespace, api.PLURAL, name, body, _request_timeout=TIMEOUT
+        )
+
     def delete_videojob(self, namespace: str, name: str, uid: str) -> None:
         body = kubernetes.client.V1DeleteOptions(
             propagation_policy="Background", preconditions=kubernetes.client.V1Preconditions(uid=uid)

@@ -98,7 +98,14 @@ def pod_outcome(pod: dict[str, Any]) -> PodOutcome:
 
 # Container waiting reasons that do not clear up by themselves: the pod never starts until someone acts.
 STUCK_WAITING = frozenset(
-    {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError"}
+    {
+        "ErrImagePull",
+        "ErrImageNeverPull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+    }
 )
 
 

@@ -46,29 +46,28 @@ def _live(status: kopf.Status, **_: Any) -> bool:
 
 
 @kopf.timer(api.GROUP, api.VERSION, api.PLURAL, interval=SETTINGS.resync_seconds, initial_delay=0.0, when=_live)
-def reconcile(body: kopf.Body, status: kopf.Status, uid: str, patch: kopf.Patch, **_: Any) -> None:
+def reconcile(body: kopf.Body, status: kopf.Status, uid: str, **_: Any) -> None:
     stored = {k: v for k, v in dict(status).items() if k != "kopf"}
     seen = stored
     mine = _written.get(uid)
     if mine is not None and _rank(mine) > _rank(stored):
         seen = mine
+    meta = body["metadata"]
     try:
         step = controller().reconcile(body, seen)
+        new = step.status.model_dump(by_alias=True, exclude_none=True, mode="json")
+        # Compared with what the API server holds, not with what we wrote: a write that failed is written again.
+        # Written by us rather than through kopf's patch, whose failures are only logged: until this write
+        # succeeds, `_written` keeps the last status that did, and the next tick makes the same step again.
+        if new != stored:
+            controller().kube.patch_status(meta["namespace"], meta["name"], uid, new)
+            _written[uid] = new
     except (ApiException, HTTPError, OSError) as e:
-        # The API server hiccupped: try again soon rather than sleeping in the handler.
-        metrics.reconcile_failed("api")
-        raise kopf.TemporaryError(f"API call failed: {e}", delay=5) from e
-    except Exception:
-        metrics.reconcile_failed("internal")
-        raise
-    for kind, reason, message in step.events:
+        # The API server hiccupped or refused the write: try again soon rather than sleeping in the handler.
+        raise kopf.TemporaryError(f"API call failed: {e}", delay=SETTINGS.resync_seconds) from e
+    for kind, reason, message in step.events:  # only once the status that goes with them is stored
         # kopf.event, not kopf.info: posting.level (WARNING) keeps kopf's per-tick logs out of the Events.
         kopf.event(body, type=kind, reason=reason, message=message)
-    new = step.status.model_dump(by_alias=True, exclude_none=True, mode="json")
-    # Compared with what the API server holds, not with what we wrote: a write that failed is written again.
-    if new != stored:
-        patch.status.update(new)
-        _written[uid] = new
     if new.get("phase"):
         _phases[uid] = new["phase"]
     metrics.set_phase_counts(dict(Counter(_phases.values())))

@@ -38,6 +38,11 @@ def test_killed_segment_pod_is_retried_and_the_output_is_whole(kube, operator, v
     videojobs.apply("crash", videojobs.spec(segments=4, maxParallelPods=2, retriesPerSegment=2))
     victim = strike(kube, videojobs, "crash", kube.control.kill)  # SIGKILL: exit 137, like the OOM killer
     st = videojobs.wait_phase("crash", "Succeeded", timeout=150)
+    # The retry leaves a trace on the VideoJob (D12): counted in status, an Event naming the segment.
+    assert st["segments"]["retries"] == 1, st["segments"]
+    retried = [e for e in videojobs.events("crash") if e["reason"] == "Retrying"]
+    assert [e["type"] for e in retried] == ["Warning"], retried
+    assert retried[0]["message"].startswith(f"segment {victim} failed"), retried[0]["message"]
     runs = Counter(r.env["JOB_COMPLETION_INDEX"] for r in videojobs.runs("crash"))
     assert runs[victim] == 2, (runs, [(r.name, r.exit_code, r.terminating) for r in videojobs.runs("evict")])
     assert sorted(runs) == ["0", "1", "2", "3"]
@@ -51,7 +56,9 @@ def test_killed_segment_pod_is_retried_and_the_output_is_whole(kube, operator, v
 def test_disrupted_segment_pod_does_not_use_a_retry(kube, operator, videojobs, disruption: str) -> None:
     """Eviction (the Eviction API) and preemption (the scheduler's DisruptionTarget, then a graceful delete): kubelet
     stops the worker with SIGTERM (exit 143), and the Job's podFailurePolicy ignores the disruption."""
-    videojobs.clip(frames=192, width=640, height=360)
+    # Segments of 96 frames: long enough that a preemption (the scheduler's condition, then the kubelet's graceful
+    # stop) lands while the worker is still at work, also on a loaded machine.
+    videojobs.clip(frames=384, width=640, height=360)
     # No retries at all: had the disruption counted as a failure, the Job (maxFailedIndexes 0) would fail.
     videojobs.apply(disruption, videojobs.spec(segments=4, maxParallelPods=2, retriesPerSegment=0))
     victim = strike(kube, videojobs, disruption, getattr(kube.control, disruption))
@@ -60,7 +67,7 @@ def test_disrupted_segment_pod_does_not_use_a_retry(kube, operator, videojobs, d
     struck = [r for r in runs if r.env["JOB_COMPLETION_INDEX"] == victim]
     assert [r.exit_code for r in struck] == [143, 0], [(r.name, r.exit_code) for r in runs]  # SIGTERM, then whole
     assert Counter(r.env["JOB_COMPLETION_INDEX"] for r in runs) == Counter({"0": 1, "1": 1, "2": 1, "3": 1, victim: 2})
-    assert probe(videojobs.volume / "out" / "clip.mp4").frames == 192
+    assert probe(videojobs.volume / "out" / "clip.mp4").frames == 384
 
 
 def test_killed_detect_pod_is_replaced_and_counted(kube, operator, videojobs) -> None:
