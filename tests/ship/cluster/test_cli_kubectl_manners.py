@@ -244,9 +244,11 @@ def test_logs_follow_streams_every_pod_of_the_job(kube: KubeCluster, namespace: 
     cmd = [str(VIDEOJOB), "logs", "-f", "f", "-n", namespace, "--kubeconfig", str(kube.kubeconfig)]
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         lines = _follow_logs(kube, namespace, proc)
+        errors = proc.stderr.read() if proc.stderr else ""
     text = [ln.rstrip("\n") for _, ln in lines]
     for prefix, who in (("[detect]", "detect"), ("[segment 0]", "seg0"), ("[segment 1]", "seg1")):
-        assert [ln for ln in text if ln.startswith(prefix)] == [f"{prefix} {who} line {i}" for i in range(3)], text
+        wanted = [f"{prefix} {who} line {i}" for i in range(3)]
+        assert [ln for ln in text if ln.startswith(prefix)] == wanted, (text, errors)
     # Streamed as written (2 s apart in the pod), not read once the pod had ended.
     times = [t for t, ln in lines if ln.startswith("[segment 0]")]
     assert times[-1] - times[0] >= 3.0, times
@@ -271,3 +273,32 @@ def _follow_logs(kube: KubeCluster, namespace: str, proc: subprocess.Popen[str])
     assert proc.wait(60) == 0, proc.stderr.read() if proc.stderr else ""
     reader.join(5)
     return lines
+
+
+def test_bash_completes_videojob_names_from_the_cluster(kube: KubeCluster, namespace: str, crd: None) -> None:
+    """TAB after `videojob status` lists the VideoJobs of the namespace given on the line (a pty running bash)."""
+    from support.terminal import Terminal
+
+    for name in ("street-cam", "street-drone", "parade"):
+        assert cli(kube, "submit", "in/a.mp4", "o.mp4", "--claim", "m", "--name", name, "-n", namespace).returncode == 0
+    script = subprocess.run([str(VIDEOJOB), "completion", "bash"], capture_output=True, text=True, check=True).stdout
+    env = {
+        "PATH": f"{VIDEOJOB.parent}:/usr/bin:/bin",
+        "PS1": "$ ",
+        "TERM": "dumb",
+        "HOME": str(kube.root),
+        "KUBECONFIG": str(kube.kubeconfig),  # a short line: bash scrolls a line longer than the terminal
+    }
+    terminal = Terminal(env)
+    try:
+        path = kube.root / "videojob-completion.bash"
+        path.write_text(script)
+        terminal.type(f"source {path}\n", 1.0)
+        line = f"videojob status -n {namespace} "
+        # TAB completes the common prefix (street-), the next two list the candidates.
+        listed = terminal.type(line + "st\t\t\t", 8.0)
+        assert "street-cam" in listed and "street-drone" in listed and "parade" not in listed, listed
+        shown = terminal.type(line + "par\t", 8.0)
+        assert shown.endswith("parade ") or "ade " in shown, shown
+    finally:
+        terminal.close()
