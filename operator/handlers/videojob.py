@@ -64,7 +64,11 @@ def reconcile(body: kopf.Body, status: kopf.Status, uid: str, **_: Any) -> None:
             _written[uid] = new
     except (ApiException, HTTPError, OSError) as e:
         # The API server hiccupped or refused the write: try again soon rather than sleeping in the handler.
+        metrics.reconcile_failed("api")  # videojob_reconcile_errors_total, videojob_api_errors_total (dashboard)
         raise kopf.TemporaryError(f"API call failed: {e}", delay=SETTINGS.resync_seconds) from e
+    except Exception:
+        metrics.reconcile_failed("internal")
+        raise
     for kind, reason, message in step.events:  # only once the status that goes with them is stored
         # kopf.event, not kopf.info: posting.level (WARNING) keeps kopf's per-tick logs out of the Events.
         kopf.event(body, type=kind, reason=reason, message=message)
