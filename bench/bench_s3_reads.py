@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from support.s3_server import ByteCounter, S3Server, weed_binary
 from videojob.pipeline.config import EncodeConfig, JobConfig, OperationConfig, SegmentationConfig
 from videojob.pipeline.detect import DetectorConfig, NormRegion
-from videojob.pipeline.stages import detect_and_plan, process_segment
+from videojob.pipeline.stages import detect_and_plan, finalize, process_segment
 
 
 def job_config(segments: int) -> JobConfig:
@@ -57,6 +57,9 @@ def measure(server: S3Server, url: str, work: Path, segments: int, size: int) ->
                     "read_over_share": round(counter.to_client / share, 3),
                 }
             )
+        counter.reset()
+        finalize(url, work, work.parent / "out.mp4")
+        finalize_bytes = counter.to_client
     finally:
         counter.close()
     read = [r["bytes_read"] for r in rows]
@@ -64,6 +67,7 @@ def measure(server: S3Server, url: str, work: Path, segments: int, size: int) ->
         "object_bytes": size,
         "detect_bytes_read": detect_bytes,
         "segments": rows,
+        "finalize_bytes_read": finalize_bytes,  # the source's audio, for the output
         "max_segment_over_object": round(max(read) / size, 3),
         "all_segments_over_object": round(sum(read) / size, 3),
     }

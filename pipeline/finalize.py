@@ -11,6 +11,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+from av.stream import Discard
 from pydantic import BaseModel
 
 from .atomic import atomic_path, write_text_atomic
@@ -224,6 +225,11 @@ def _source_packets(source: av.container.InputContainer, streams: dict[int, av.s
     """Audio and subtitle packets of the source, moved so that the output starts at time zero (output_origin)."""
     if not streams:
         return
+    for s in source.streams:
+        if s.index not in streams:
+            # Not even read (MP4/MOV demuxers skip a discarded stream's samples): the video comes from the segments,
+            # and an object input's would be downloaded a second time for its audio.
+            s.discard = Discard.all
     for packet in source.demux([source.streams[i] for i in streams]):
         if packet.size == 0 or packet.pts is None:
             continue
