@@ -157,6 +157,9 @@ def _assert_one_after_the_other(
     """`second`'s Workload was admitted only once `first`'s had finished, and its pods came after `first`'s ended;
     while `first` held the GPU, `second` was seen waiting for it."""
     wl_first, wl_second = sampler.workload(first), sampler.workload(second)
+    for job, wl in ((first, wl_first), (second, wl_second)):
+        times = {k: condition_time(wl, k) for k in ("QuotaReserved", "Admitted", "Finished")}
+        print(f"{job}: created {wl['metadata']['creationTimestamp']} {times}")
     finished = condition_time(wl_first, "Finished")
     admitted = condition_time(wl_second, "Admitted")
     assert finished is not None, f"{first}'s Workload never finished: {wl_first.get('status')}"
