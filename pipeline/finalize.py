@@ -227,8 +227,9 @@ def _source_packets(source: av.container.InputContainer, streams: dict[int, av.s
         return
     for s in source.streams:
         if s.index not in streams:
-            # Not even read (MP4/MOV demuxers skip a discarded stream's samples): the video comes from the segments,
-            # and an object input's would be downloaded a second time for its audio.
+            # The video comes from the segments: MP4/MOV demuxers skip a discarded stream's samples, so where the
+            # audio lies apart from it (an object input) its bytes are not fetched. Tightly interleaved files (audio
+            # every few frames) are still read whole: each block holds both.
             s.discard = Discard.all
     for packet in source.demux([source.streams[i] for i in streams]):
         if packet.size == 0 or packet.pts is None:
