@@ -10,6 +10,7 @@ import kubernetes
 from kubernetes.client.exceptions import ApiException
 
 from . import api
+from .jobcache import JobCache
 
 TIMEOUT = (5, 30)  # connect, read seconds: never hang a handler on a dead API server
 
@@ -39,7 +40,8 @@ def _refusal(e: ApiException) -> str:
 
 
 class Kube:
-    def __init__(self) -> None:
+    def __init__(self, jobs: JobCache | None = None) -> None:
+        self.jobs = jobs
         client = kubernetes.client.ApiClient()
         self.core = kubernetes.client.CoreV1Api(client)
         self.batch = kubernetes.client.BatchV1Api(client)
@@ -103,6 +105,9 @@ class Kube:
         return True
 
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """From the watch's cache when it has a fresh copy (handlers/children.py), else from the API server."""
+        if self.jobs is not None and (cached := self.jobs.get(namespace, name)) is not None:
+            return cached
         try:
             return _json(
                 self.batch.read_namespaced_job(name, namespace, _preload_content=False, _request_timeout=TIMEOUT)

@@ -14,7 +14,7 @@ from typing import Any
 import kopf
 
 from . import api, metrics, readiness
-from .handlers import videojob  # noqa: F401  (registers the handlers)
+from .handlers import children, videojob  # noqa: F401  (registers the handlers)
 from .handlers.videojob import SETTINGS, controller
 
 

@@ -15,7 +15,8 @@ def _float(name: str, default: float) -> float:
 class OperatorSettings:
     worker_image: str
     redis_url: str | None
-    resync_seconds: float  # how often each unfinished VideoJob is reconciled against its children
+    # The safety net: a live VideoJob is reconciled this often at the latest; its children's events wake it sooner.
+    resync_seconds: float
     stall_seconds: float  # a segment pod with no Redis heartbeat for this long is deleted and retried (stalls.py)
     metrics_port: int  # 0 = no metrics endpoint
     peering: str | None  # kopf peering name for several replicas; None = standalone (one replica)
@@ -29,7 +30,7 @@ class OperatorSettings:
         return cls(
             worker_image=os.environ.get("VIDEOJOB_WORKER_IMAGE", "ghcr.io/videojob/videojob-worker:0.1.0"),
             redis_url=os.environ.get("VIDEOJOB_REDIS_URL") or None,
-            resync_seconds=_float("VIDEOJOB_RESYNC_SECONDS", 5.0),
+            resync_seconds=_float("VIDEOJOB_RESYNC_SECONDS", 10.0),
             stall_seconds=_float("VIDEOJOB_STALL_SECONDS", 300.0),
             metrics_port=int(os.environ.get("VIDEOJOB_METRICS_PORT", "9090")),
             peering=os.environ.get("VIDEOJOB_PEERING") or None,

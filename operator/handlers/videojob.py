@@ -1,8 +1,11 @@
-"""VideoJob handlers: a kopf timer per live VideoJob drives the state machine in controller.py; a watch keeps the
-phase counts and deletes finished VideoJobs after their ttlSecondsAfterFinished."""
+"""VideoJob handlers: a kopf daemon per live VideoJob drives the state machine in controller.py, woken by its
+children's events (children.py); a watch keeps the phase counts and deletes finished VideoJobs after their
+ttlSecondsAfterFinished."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 from collections import Counter
@@ -15,12 +18,16 @@ from urllib3.exceptions import HTTPError
 
 from .. import api, metrics
 from ..controller import Controller, expires_at
+from ..jobcache import JobCache
 from ..kube import Kube, configure
 from ..naming import child_name, selector
 from ..settings import OperatorSettings
 from ..status import TERMINAL
+from . import wake
 
 SETTINGS = OperatorSettings.from_env()
+# Jobs as the watch saw them (children.py); a copy older than a few resync periods is read from the API again.
+JOBS = JobCache(max_age=max(60.0, 6 * SETTINGS.resync_seconds))
 log = logging.getLogger("videojob.operator")
 _controller: Controller | None = None
 # Status this process wrote last, per uid: the watch may lag behind our own patch by a tick.
@@ -34,7 +41,7 @@ def controller() -> Controller:
     global _controller
     if _controller is None:
         configure()
-        _controller = Controller(Kube(), SETTINGS)
+        _controller = Controller(Kube(JOBS), SETTINGS)
     return _controller
 
 
@@ -45,48 +52,70 @@ def _live(status: kopf.Status, **_: Any) -> bool:
     return phase not in TERMINAL
 
 
-@kopf.timer(api.GROUP, api.VERSION, api.PLURAL, interval=SETTINGS.resync_seconds, initial_delay=0.0, when=_live)
-def reconcile(body: kopf.Body, status: kopf.Status, uid: str, **_: Any) -> None:
+@kopf.daemon(api.GROUP, api.VERSION, api.PLURAL, when=_live, initial_delay=0.0, cancellation_timeout=1.0)
+async def drive(stopped: kopf.DaemonStopped, body: kopf.Body, uid: str, **_: Any) -> None:
+    """One loop per live VideoJob: a reconcile, then a wait that a child's event (children.py) or a change of the
+    VideoJob ends at once, or the resync period (the safety net) at the latest. The body is kopf's live view.
+    Ends when the VideoJob does; kopf then drops its finalizer."""
+    meta = body["metadata"]
+    woken = wake.waiter(meta["namespace"], meta["name"])
+    while not stopped:
+        woken.clear()
+        try:
+            live = await asyncio.to_thread(reconcile, body, uid)
+        except (ApiException, HTTPError, OSError) as e:
+            # The API server hiccupped or refused the write: the next round tries again.
+            metrics.reconcile_failed("api")  # videojob_reconcile_errors_total, videojob_api_errors_total
+            log.warning("%s/%s: API call failed, retrying: %s", meta["namespace"], meta["name"], e)
+            live = True
+        except Exception:
+            metrics.reconcile_failed("internal")
+            log.exception("%s/%s: reconcile failed, retrying", meta["namespace"], meta["name"])
+            live = True
+        if not live:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(woken.wait(), timeout=SETTINGS.resync_seconds)
+
+
+def reconcile(body: kopf.Body, uid: str) -> bool:
+    """One step of the state machine, its status written and then its Events posted. False once finished."""
+    status = body.get("status") or {}
     stored = {k: v for k, v in dict(status).items() if k != "kopf"}
     seen = stored
     mine = _written.get(uid)
     if mine is not None and _rank(mine) > _rank(stored):
         seen = mine
     meta = body["metadata"]
-    try:
-        step = controller().reconcile(body, seen)
-        new = step.status.model_dump(by_alias=True, exclude_none=True, mode="json")
-        # Compared with what the API server holds, not with what we wrote: a write that failed is written again.
-        # Written by us rather than through kopf's patch, whose failures are only logged: until this write
-        # succeeds, `_written` keeps the last status that did, and the next tick makes the same step again.
-        if new != stored:
-            controller().kube.patch_status(meta["namespace"], meta["name"], uid, new)
-            _written[uid] = new
-    except (ApiException, HTTPError, OSError) as e:
-        # The API server hiccupped or refused the write: try again soon rather than sleeping in the handler.
-        metrics.reconcile_failed("api")  # videojob_reconcile_errors_total, videojob_api_errors_total (dashboard)
-        raise kopf.TemporaryError(f"API call failed: {e}", delay=SETTINGS.resync_seconds) from e
-    except Exception:
-        metrics.reconcile_failed("internal")
-        raise
+    step = controller().reconcile(body, seen)
+    new = step.status.model_dump(by_alias=True, exclude_none=True, mode="json")
+    # Compared with what the API server holds, not with what we wrote: a write that failed is written again.
+    # Written by us rather than through kopf's patch, whose failures are only logged: until this write
+    # succeeds, `_written` keeps the last status that did, and the next round makes the same step again.
+    if new != stored:
+        controller().kube.patch_status(meta["namespace"], meta["name"], uid, new)
+        _written[uid] = new
     for kind, reason, message in step.events:  # only once the status that goes with them is stored
         # kopf.event, not kopf.info: posting.level (WARNING) keeps kopf's per-tick logs out of the Events.
         kopf.event(body, type=kind, reason=reason, message=message)
     if new.get("phase"):
         _phases[uid] = new["phase"]
     metrics.set_phase_counts(dict(Counter(_phases.values())))
+    return new.get("phase") not in TERMINAL
 
 
 @kopf.on.event(api.GROUP, api.VERSION, api.PLURAL)
-def watch(event: kopf.RawEvent, body: kopf.Body, uid: str, **_: Any) -> None:
+async def watch(event: kopf.RawEvent, body: kopf.Body, uid: str, **_: Any) -> None:
     """Every VideoJob, finished or not (a low-level watch: no finalizer, no stored state). A finished one with
     ttlSecondsAfterFinished is deleted when that has passed, also after an operator restart (the watch starts
     with a listing)."""
     meta = body["metadata"]
     if event.get("type") == "DELETED":
         _forget(uid)
+        wake.forget(meta["namespace"], meta["name"])
         metrics.forget_job(meta["namespace"], meta["name"])
         return
+    wake.wake_label(*wake.key(meta["namespace"], meta["name"]))  # a spec change (suspend ...) acts at once
     metrics.observe_job(meta["namespace"], meta["name"], body.get("status"))
     phase = (body.get("status") or {}).get("phase")
     if phase:

@@ -35,7 +35,7 @@ def test_videojob_succeeds_with_every_frame_and_the_audio(kube, operator, videoj
     assert info.duration == pytest.approx(src.duration, abs=0.05)
 
     vj = videojobs.get("clip")
-    assert st["segments"] == {"total": 3, "succeeded": 3, "failed": 0, "active": 0}
+    assert st["segments"] == {"total": 3, "succeeded": 3, "failed": 0, "active": 0, "retries": 0}
     assert st["frames"] == {"total": 72, "done": 72} and st["progress"] == 100
     assert st["output"]["bytes"] == out.stat().st_size
     assert st["output"]["path"] == f"{videojobs.claim}:out/clip.mp4"

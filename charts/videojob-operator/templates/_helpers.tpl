@@ -100,14 +100,15 @@ The operator's RBAC rules: exactly those of deploy/manifests/rbac.yaml (tests/sh
   resources: ["videojobs/finalizers"]
   verbs: ["update"]
 # The Jobs' pods: read termination messages and why a pod cannot start; delete a stalled segment pod;
-# deletecollection by label when a VideoJob is deleted. Pods are made by the Job controller, never by us.
+# deletecollection by label when a VideoJob is deleted; watch: a change wakes its VideoJob. Pods are made by
+# the Job controller, never by us.
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "delete", "deletecollection"]
+  verbs: ["get", "list", "watch", "delete", "deletecollection"]
 # The detect, segment and finalize Jobs.
 - apiGroups: ["batch"]
   resources: ["jobs"]
-  verbs: ["get", "create", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # Secrets: create each VideoJob's Secret with the operator's Redis URL for its segment pods; get (never list)
 # the one a VideoJob names in spec.redis.urlSecretRef, to read progress from the same Redis.
 - apiGroups: [""]

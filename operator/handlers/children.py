@@ -1,0 +1,34 @@
+"""Watches on what the VideoJobs own: their Jobs and the Jobs' pods (by the labels the builders set). A change
+wakes the owning VideoJob's loop (videojob.py), which reconciles level-triggered as always; the periodic resync
+stays as the safety net. The Jobs seen are cached, so that a tick reads its Job without a GET."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from .. import api
+from ..naming import labels
+from . import wake
+from .videojob import JOBS
+
+# Every child of every VideoJob carries these (naming.labels).
+_MANAGED = {"app.kubernetes.io/managed-by": labels("x", "detect")["app.kubernetes.io/managed-by"]}
+_JOB_LABEL = f"{api.GROUP}/job"
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=_MANAGED)
+async def job_changed(event: kopf.RawEvent, body: kopf.Body, namespace: str | None, name: str | None, **_: Any) -> None:
+    assert namespace is not None and name is not None
+    if event.get("type") == "DELETED":
+        JOBS.drop(namespace, name)
+    else:
+        JOBS.put(namespace, name, dict(event.get("object") or body))
+    wake.wake_label(namespace, (body.get("metadata") or {}).get("labels", {}).get(_JOB_LABEL, ""))
+
+
+@kopf.on.event("", "v1", "pods", labels=_MANAGED)
+async def pod_changed(body: kopf.Body, namespace: str | None, **_: Any) -> None:
+    assert namespace is not None
+    wake.wake_label(namespace, (body.get("metadata") or {}).get("labels", {}).get(_JOB_LABEL, ""))
