@@ -85,3 +85,26 @@ def test_refused_credentials_fail_the_job_in_one_line(kube, operator, videojobs,
     assert "refused the credentials" in st["message"] and "\n" not in st["message"], st["message"]
     assert len(videojobs.runs("refused")) == 0  # failed in detect: no segment ran
     assert list(s3_server.client().list_objects(s3_server.bucket, prefix="out/refused")) == []
+
+
+@pytest.mark.parametrize(
+    ("places", "message"),
+    [
+        (
+            {
+                "input": {"url": "s3://media/in.mp4", "claimName": "media", "path": "in.mp4"},
+                "output": {"path": "o.mp4"},
+            },
+            "give either claimName and path",
+        ),
+        ({"input": {"claimName": "media", "path": "in.mp4"}, "output": {"claimName": "media"}}, "give either path"),
+        ({"input": {"url": "s3://media/in.mp4"}, "output": {"url": "s3://media/out.mp4"}}, "needs a claim"),
+        ({"input": {"url": "s3://media/"}, "output": {"path": "o.mp4", "claimName": "media"}}, "should match"),
+    ],
+)
+def test_object_places_are_checked_at_admission(kube, videojobs, places: dict[str, object], message: str) -> None:
+    """The API server refuses a VideoJob that names both a file and an object, neither, or no claim for the work
+    directory, before any operator sees it."""
+    spec = {**videojobs.spec(), **places}
+    refused = videojobs.apply("bad-places", spec, check=False)
+    assert refused.returncode != 0 and message in refused.stderr, refused.stderr
