@@ -65,6 +65,23 @@ class ControlPlane:
     api_port: int = 0
     node_name: str = "vj-node-1"
 
+    @property
+    def audit_log(self) -> Path:
+        return self.root / "logs" / "audit.jsonl"
+
+    @staticmethod
+    def _audit_policy(folder: Path) -> Path:
+        """ServiceAccounts outside kube-system (the operator's, helm-installed or not), at Metadata level; nothing
+        else, so that the log stays small (the control plane's own controllers make most requests)."""
+        policy = folder / "audit-policy.yaml"
+        policy.write_text(
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n"
+            "  - level: None\n    userGroups: [system:serviceaccounts:kube-system]\n"
+            "  - level: Metadata\n    userGroups: [system:serviceaccounts]\n"
+            "  - level: None\n"
+        )
+        return policy
+
     def start(self) -> None:
         t0 = time.monotonic()
         self.root.mkdir(parents=True, exist_ok=True)
@@ -127,6 +144,10 @@ class ControlPlane:
                 f"--service-cluster-ip-range={self.service_cidr}",
                 "--allow-privileged=false",
                 "--watch-cache=true",
+                # Requests of the operators' and CLIs' ServiceAccounts, for tests and benches that count them.
+                f"--audit-policy-file={self._audit_policy(certs)}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json",
                 "--v=1",
             ],
             logs / "kube-apiserver.log",

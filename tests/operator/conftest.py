@@ -64,8 +64,8 @@ class Operator:
             VIDEOJOB_RESYNC_SECONDS="1",
             VIDEOJOB_WORKER_IMAGE=WORKER_SLIM_IMAGE,
             VIDEOJOB_METRICS_PORT="0",
-            **self.env,
         )
+        env.update(self.env)  # a test's own settings win
         self.starts += 1
         log = self.log.with_name(f"{self.log.stem}-{self.starts}.log")
         if self.starts == 1:

@@ -98,7 +98,7 @@ def test_enums_defaults_minimums_and_rules() -> None:
     assert "claimName and path" in either["message"] and "url" in either["message"]
     status = schema()["properties"]["status"]["properties"]
     assert status["phase"]["enum"] == ["Pending", "Detecting", "Processing", "Finalizing", "Succeeded", "Failed"]
-    assert set(status["segments"]["properties"]) == {"total", "succeeded", "failed", "active"}
+    assert set(status["segments"]["properties"]) == {"total", "succeeded", "failed", "active", "retries"}
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,12 @@ class FakeKube:
             return {"metadata": {"name": name}, "spec": {}, "status": {"succeeded": 1, "conditions": [COMPLETE]}}
         return None
 
+    def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return None  # the output's Lease: nobody holds it
+
+    def create_lease(self, lease: dict[str, Any]) -> bool:
+        return True
+
     def create(self, manifest: dict[str, Any]) -> bool:
         self.created.append(manifest)
         return True
