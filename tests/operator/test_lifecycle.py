@@ -164,9 +164,7 @@ def test_a_status_write_the_api_server_refused_is_written_again(kube, operator, 
         kube.kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", policy, check=False)
 
 
-def test_max_parallel_pods_reaches_the_running_job_before_observed_generation_moves(
-    kube, operator, videojobs
-) -> None:
+def test_max_parallel_pods_reaches_the_running_job_before_observed_generation_moves(kube, operator, videojobs) -> None:
     videojobs.clip(frames=72)
     videojobs.apply("scale", videojobs.spec(segments=3, maxParallelPods=1, suspend=True))
     videojobs.wait_phase("scale", "Processing", timeout=90)
