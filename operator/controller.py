@@ -6,6 +6,7 @@ memory, so a restarted operator resumes where the children are. Finished childre
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -50,11 +51,20 @@ class Controller:
         self.settings = settings
 
     # ---- entry point -------------------------------------------------------------------------------------
-    def reconcile(self, body: Mapping[str, Any], status: Mapping[str, Any], now: datetime | None = None) -> Step:
+    def reconcile(
+        self,
+        body: Mapping[str, Any],
+        status: Mapping[str, Any],
+        now: datetime | None = None,
+        pods_changed: bool = False,
+    ) -> Step:
         meta = body["metadata"]
         current = VideoJobStatus.model_validate({k: v for k, v in dict(status).items() if k != "kopf"})
         step = Step(
-            status=current.model_copy(deep=True), now=now or datetime.now(UTC), generation=meta.get("generation")
+            status=current.model_copy(deep=True),
+            now=now or datetime.now(UTC),
+            generation=meta.get("generation"),
+            pods_changed=pods_changed,
         )
         st = step.status
         if st.phase in TERMINAL:
@@ -189,8 +199,12 @@ class Controller:
         self._apply_spec(ctx, step, job, js)
         done_before = st.segments.succeeded
         pods: list[dict[str, Any]] | None = None
-        if js.failed_pods > st.segments.retries or js.active > js.ready or js.failure:
+        # The tail (every segment left is running) reads the pods on their events, so that the last segment's
+        # end hands over at once rather than after the Job controller's batched sync.
+        tail = step.pods_changed and st.segments.total - len(js.completed) <= max(js.active, 1)
+        if tail or js.failed_pods > st.segments.retries or js.active > js.ready or js.failure:
             pods = self.kube.list_pods(ctx.namespace, selector(ctx.name, "segments"))
+            js = _with_succeeded_pods(js, pods)
         retries = st.segments.retries
         if pods is not None and not js.failure:
             retries = self._note_retries(ctx, step, "segments", pods, js.failed_pods, retries)
@@ -300,18 +314,21 @@ class Controller:
         js = job_state(job)
         attempts = step.status.attempts or Attempts()
         seen = getattr(attempts, stage)
-        if not (js.complete or js.failure or js.failed_pods > seen or js.active > js.ready):
+        if not (step.pods_changed or js.complete or js.failure or js.failed_pods > seen or js.active > js.ready):
             return None  # running: nothing to read
         pods = self.kube.list_pods(ctx.namespace, selector(ctx.name, stage))
+        done = [pod_outcome(p) for p in pods if (p.get("status") or {}).get("phase") == "Succeeded"]
+        if done and not js.failure:
+            # One completion: its pod's success is the Job's, seen before the Job controller's batched sync.
+            return done[-1]
         if js.failure:
             self._fail(step, f"{stage.capitalize()}Failed", _stage_error(stage, pods, js), ctx)
             return None
         if js.failed_pods > seen:
             used = self._note_retries(ctx, step, stage, pods, js.failed_pods, seen)
             step.status.attempts = attempts.model_copy(update={stage: used})
-        if js.complete:
-            done = [pod_outcome(p) for p in pods if (p.get("status") or {}).get("phase") == "Succeeded"]
-            return done[-1] if done else pod_outcome({"status": {"phase": "Succeeded"}})
+        if js.complete:  # its pod already gone (TTL)
+            return pod_outcome({"status": {"phase": "Succeeded"}})
         self._check_started(ctx, step, stage, pods)
         return None
 
@@ -454,6 +471,22 @@ def expires_at(body: Mapping[str, Any]) -> datetime | None:
     status = body.get("status") or {}
     done = parse_time(status.get("completionTime")) if status.get("phase") in TERMINAL else None
     return None if ttl is None or done is None else done + timedelta(seconds=int(ttl))
+
+
+def _with_succeeded_pods(js: JobState, pods: list[dict[str, Any]]) -> JobState:
+    """The Job's state with the indexes whose pod has succeeded counted as completed (what the Job controller
+    records at its next sync); complete when that covers every index and nothing failed."""
+    done = {
+        i
+        for p in pods
+        if (p.get("status") or {}).get("phase") == "Succeeded" and (i := completion_index(p)) is not None
+    }
+    if done <= js.completed:
+        return js
+    completed = js.completed | done
+    total = js.completions
+    complete = js.complete or (total is not None and len(completed) >= total and not js.failure)
+    return dataclasses.replace(js, completed=completed, complete=complete)
 
 
 def _finished_at(raw: dict[str, Any]) -> str:

@@ -135,6 +135,7 @@ class JobState:
     suspended: bool
     complete: bool
     failure: str | None  # the Job's failure reason when it failed (or is about to)
+    completions: int | None = None
 
 
 def job_state(job: dict[str, Any]) -> JobState:
@@ -149,5 +150,6 @@ def job_state(job: dict[str, Any]) -> JobState:
         failed_pods=int(status.get("failed") or 0),
         suspended=bool((job.get("spec") or {}).get("suspend")),
         complete="Complete" in conditions,
+        completions=(job.get("spec") or {}).get("completions"),
         failure=None if failure is None else (failure.get("reason") or "Failed"),
     )

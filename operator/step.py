@@ -22,6 +22,8 @@ class Step:
     now: datetime
     generation: int | None
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
+    # A pod of this VideoJob changed since the last step: read the pods, not only the Jobs' (lagging) status.
+    pods_changed: bool = False
 
     def event(self, reason: str, message: str, warning: bool = False) -> None:
         self.events.append(("Warning" if warning else "Normal", reason, message))

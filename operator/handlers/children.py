@@ -31,4 +31,6 @@ async def job_changed(event: kopf.RawEvent, body: kopf.Body, namespace: str | No
 @kopf.on.event("", "v1", "pods", labels=_MANAGED)
 async def pod_changed(body: kopf.Body, namespace: str | None, **_: Any) -> None:
     assert namespace is not None
-    wake.wake_label(namespace, (body.get("metadata") or {}).get("labels", {}).get(_JOB_LABEL, ""))
+    # A pod that ended is seen here before its Job's status says so (the Job controller batches its syncs):
+    # the woken round reads the pods, and a stage hands over on the pod's end.
+    wake.wake_label(namespace, (body.get("metadata") or {}).get("labels", {}).get(_JOB_LABEL, ""), pods=True)

@@ -62,7 +62,8 @@ async def drive(stopped: kopf.DaemonStopped, body: kopf.Body, uid: str, **_: Any
     while not stopped:
         woken.clear()
         try:
-            live = await asyncio.to_thread(reconcile, body, uid)
+            pods = wake.take_pods_changed(meta["namespace"], meta["name"])
+            live = await asyncio.to_thread(reconcile, body, uid, pods)
         except (ApiException, HTTPError, OSError) as e:
             # The API server hiccupped or refused the write: the next round tries again.
             metrics.reconcile_failed("api")  # videojob_reconcile_errors_total, videojob_api_errors_total
@@ -78,7 +79,7 @@ async def drive(stopped: kopf.DaemonStopped, body: kopf.Body, uid: str, **_: Any
             await asyncio.wait_for(woken.wait(), timeout=SETTINGS.resync_seconds)
 
 
-def reconcile(body: kopf.Body, uid: str) -> bool:
+def reconcile(body: kopf.Body, uid: str, pods_changed: bool = False) -> bool:
     """One step of the state machine, its status written and then its Events posted. False once finished."""
     status = body.get("status") or {}
     stored = {k: v for k, v in dict(status).items() if k != "kopf"}
@@ -87,7 +88,7 @@ def reconcile(body: kopf.Body, uid: str) -> bool:
     if mine is not None and _rank(mine) > _rank(stored):
         seen = mine
     meta = body["metadata"]
-    step = controller().reconcile(body, seen)
+    step = controller().reconcile(body, seen, pods_changed=pods_changed)
     new = step.status.model_dump(by_alias=True, exclude_none=True, mode="json")
     # Compared with what the API server holds, not with what we wrote: a write that failed is written again.
     # Written by us rather than through kopf's patch, whose failures are only logged: until this write
