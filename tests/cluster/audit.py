@@ -16,6 +16,7 @@ class Request:
     namespace: str
     name: str
     at: float  # unix seconds the API server received it
+    uri: str = ""  # the request's path and query (a list's labelSelector is there)
 
 
 def requests(log: Path, user_prefix: str, since: float = 0.0, until: float = float("inf")) -> list[Request]:
@@ -32,7 +33,13 @@ def requests(log: Path, user_prefix: str, since: float = 0.0, until: float = flo
         sub = f"/{ref['subresource']}" if ref.get("subresource") else ""
         out.append(
             Request(
-                user, entry["verb"], ref.get("resource", "") + sub, ref.get("namespace", ""), ref.get("name", ""), at
+                user,
+                entry["verb"],
+                ref.get("resource", "") + sub,
+                ref.get("namespace", ""),
+                ref.get("name", ""),
+                at,
+                entry.get("requestURI", ""),
             )
         )
     return out
