@@ -35,6 +35,9 @@ class SegmentationConfig(BaseModel):
     target_seconds_per_segment: float = Field(default=60.0, gt=0)
     scene_snap_window: int = Field(default=12, ge=0)  # frames either side of a cut point
     scene_threshold: float = Field(default=0.05, ge=0.0, le=1.0)
+    # How the operator runs the segments (one pod each, or warm pool workers claiming them); no pixel depends on it
+    # and the local runner is a pool of processes whatever it says.
+    mode: Literal["auto", "pod-per-segment", "pool"] = "auto"
 
     @model_validator(mode="after")
     def _ordered(self) -> SegmentationConfig:

@@ -22,7 +22,7 @@ PLAN_VERSION = 2
 # Left out of the digest that resume trusts: how long planning took, and knobs of speed alone (encoder threads, a
 # share of the cores, change bits but not what a segment shows; the detection batch bounds memory), so that a job
 # resumed with another number of workers does not redo every segment.
-_CONFIG_NOT_DIGESTED: IncEx = {"encode": {"threads"}, "detector": {"batch"}}
+_CONFIG_NOT_DIGESTED: IncEx = {"encode": {"threads"}, "detector": {"batch"}, "segmentation": {"mode"}}
 NOT_DIGESTED: IncEx = {"detect_seconds": True, "config": _CONFIG_NOT_DIGESTED}
 
 

@@ -1,4 +1,4 @@
-"""python -m videojob.worker detect|segment|finalize|cleanup: one stage of a VideoJob, configured by env (contracts.md).
+"""python -m videojob.worker detect|segment|pool|finalize|cleanup: one stage of a VideoJob, configured by env (contracts.md).
 
 Exit codes: 0 done; 2 bad input (the Job fails the index, no retry); 75 transient; 143 stopped by SIGTERM;
 1 anything else (retried). The termination message is the stage's JSON summary, or {"error": "...", "kind": "..."}
@@ -11,7 +11,7 @@ import signal
 from types import FrameType
 
 EXIT_TERMINATED = 128 + signal.SIGTERM
-STAGES = ("detect", "finalize", "segment", "cleanup")
+STAGES = ("detect", "finalize", "segment", "pool", "cleanup")
 
 
 class Terminated(BaseException):

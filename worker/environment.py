@@ -49,6 +49,8 @@ class WorkerEnv:
     input_volume: Path | None = None
     output_volume: Path | None = None
     keep_workdir: bool = True  # finalize removes the work directory only when the operator says so
+    retries: int = 3  # pool: failed attempts a segment may have before it fails the job (retriesPerSegment)
+    slots: int = 1  # pool: how many pool workers share the segments (the Job's completions)
 
     def config(self) -> JobConfig:
         if not self.config_json:
@@ -76,7 +78,7 @@ def _required(name: str) -> str:
 
 def read_env(stage: str) -> WorkerEnv:
     index: int | None = None
-    if stage == "segment":
+    if stage in ("segment", "pool"):  # pool: the worker's slot
         raw = _required("JOB_COMPLETION_INDEX")
         if not raw.isdigit():
             raise BadInputError(f"JOB_COMPLETION_INDEX must be a non-negative integer, got {raw!r}")
@@ -96,7 +98,18 @@ def read_env(stage: str) -> WorkerEnv:
         input_volume=in_volume,
         output_volume=out_volume,
         keep_workdir=os.environ.get("VIDEOJOB_KEEP_WORKDIR", "true").strip().lower() not in ("false", "0", "no"),
+        retries=_count("VIDEOJOB_RETRIES_PER_SEGMENT", 3),
+        slots=_count("VIDEOJOB_POOL_SLOTS", 1),
     )
+
+
+def _count(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise BadInputError(f"{name} must be a non-negative integer, got {raw!r}")
+    return int(raw)
 
 
 def _optional_path(name: str) -> Path | None:

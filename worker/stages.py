@@ -143,9 +143,17 @@ def cleanup(env: WorkerEnv) -> dict[str, Any]:
     return {"workdir": str(env.workdir), "removed": remove_workdir(env.workdir, env.output_volume)}
 
 
+def pool(env: WorkerEnv) -> dict[str, Any]:
+    """Warm worker: claims segment after segment from the work directory (pool.py, which builds on this module)."""
+    from .pool import pool as run_pool
+
+    return run_pool(env)
+
+
 RUN: dict[str, Callable[[WorkerEnv], dict[str, Any]]] = {
     "detect": detect,
     "segment": segment,
+    "pool": pool,
     "finalize": finalize,
     "cleanup": cleanup,
 }
