@@ -42,6 +42,25 @@ def test_round_trip_reports_frames_heartbeat_and_expiry(redis_server: RedisServe
     raw.close()
 
 
+def test_only_the_asked_segments_are_read_and_the_keys_go_at_the_end(redis_server: RedisServer) -> None:
+    """The operator reads the active segments only, and deletes a job's keys when it ends (issue 12)."""
+    for index in range(3):
+        reporter = RedisReporter(redis_server.url, JOB, index, 10, interval=0.0)
+        reporter.update(index + 1)
+        reporter.close()
+    other = RedisReporter(redis_server.url, "team-a/other", 0, 10, interval=0.0)
+    other.update(5)
+    other.close()
+    got = progress.read_progress(redis_server.url, JOB, 3, only=[2, 0])
+    assert got is not None and sorted(got.segments) == [0, 2] and got.frames_done == 1 + 3
+    assert progress.read_progress(redis_server.url, JOB, 3, only=[]) == progress.Progress(segments={})
+    assert progress.delete_progress(redis_server.url, JOB, 3) == 3
+    assert progress.read_progress(redis_server.url, JOB, 3) == progress.Progress(segments={})
+    assert progress.read_progress(redis_server.url, "team-a/other", 1).frames_done == 5  # another job's stay
+    assert progress.delete_progress(redis_server.url, JOB, 3) == 0
+    assert progress.delete_progress("redis://127.0.0.1:1/0", JOB, 3) is None  # unreachable: no exception
+
+
 def test_writes_are_rate_limited_and_close_writes_the_last_count(redis_server: RedisServer) -> None:
     rep = RedisReporter(redis_server.url, JOB, 1, 10_000, interval=60.0)
     for frames in range(1, 5001):
