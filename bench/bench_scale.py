@@ -16,6 +16,7 @@ Figures (tests/cluster/scale.py):
 
     .venv/bin/python bench/bench_scale.py --scenario segments [--segments 1000] [--parallel 8]
     .venv/bin/python bench/bench_scale.py --scenario concurrent [--jobs 50] [--job-segments 2]
+    .venv/bin/python bench/bench_scale.py --scenario both   # one node session, concurrent then segments
 
 Needs what `make test` builds (control plane, node binaries, images). Waits for the node lock when another session
 holds the node.
@@ -75,7 +76,8 @@ def tiny_spec(jobs: Any, out: str, segments: int, parallel: int, min_frames: int
     return spec
 
 
-def run(kube: KubeCluster, args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
+def setup(kube: KubeCluster) -> tuple[Any, Path]:
+    """The CRD, and the operator's ServiceAccount with deploy/manifests/rbac.yaml's rules: its kubeconfig."""
     conf = _conftest()
     kube.kubectl("apply", "--server-side", "-f", str(REPO / "crds" / "videojob.yaml"))
     # (kubectl wait fails outright when it asks before the CRD has any condition)
@@ -85,25 +87,33 @@ def run(kube: KubeCluster, args: argparse.Namespace, log_dir: Path) -> dict[str,
     )
     kube.kubectl("create", "namespace", conf.SA_NAMESPACE, check=False)
     kube.kubectl("apply", "-f", str(REPO / "deploy" / "manifests" / "rbac.yaml"))
-    sa_config = kube.service_account_kubeconfig(conf.SA_NAMESPACE, conf.SA_NAME)
+    return conf, kube.service_account_kubeconfig(conf.SA_NAMESPACE, conf.SA_NAME)
+
+
+def run(
+    kube: KubeCluster, conf: Any, sa_config: Path, scenario: str, args: argparse.Namespace, log_dir: Path
+) -> dict[str, Any]:
     ns = namespace(kube)
     jobs = conf.VideoJobs(kube, ns, kube.create_claim(ns, "media"))
-    width, height = (int(x) for x in args.size.split("x"))
-    if args.scenario == "segments":
+    if scenario == "segments":
+        width, height = (int(x) for x in args.size.split("x"))
         frames = args.segments * args.frames_per_segment
         specs = {"big": tiny_spec(jobs, "out/big.mp4", args.segments, args.parallel, 1)}
     else:
-        frames = args.job_segments * args.frames_per_segment
+        width, height = (int(x) for x in args.job_size.split("x"))
+        frames = args.job_segments * args.job_frames_per_segment
         specs = {
             f"job-{i:03d}": tiny_spec(jobs, f"out/job-{i:03d}.mp4", args.job_segments, args.job_segments, 1)
             for i in range(args.jobs)
         }
     jobs.clip(frames=frames, width=width, height=height)
-    op = conf.Operator(kube, ns, sa_config, log_dir / "operator", env={"VIDEOJOB_RESYNC_SECONDS": str(args.resync)})
+    op = conf.Operator(
+        kube, ns, sa_config, log_dir / f"operator-{scenario}", env={"VIDEOJOB_RESYNC_SECONDS": str(args.resync)}
+    )
     op.start()
     try:
         time.sleep(2)  # kopf's start-up (watch listings) is not the run
-        spy = _profile(args.profile, op.proc.pid)
+        spy = _profile(args.profile and f"{args.profile}.{scenario}", op.proc.pid)
         cpu0, since = cpu_seconds(op.proc.pid), time.time()
         for name, spec in specs.items():
             jobs.apply(name, spec)
@@ -119,10 +129,10 @@ def run(kube: KubeCluster, args: argparse.Namespace, log_dir: Path) -> dict[str,
     finally:
         op.stop()
     return {
-        "scenario": args.scenario,
+        "scenario": scenario,
         "clip": {"width": width, "height": height, "frames": frames, "fps": 24},
-        "segments_per_job": args.segments if args.scenario == "segments" else args.job_segments,
-        "max_parallel_pods": args.parallel if args.scenario == "segments" else args.job_segments,
+        "segments_per_job": args.segments if scenario == "segments" else args.job_segments,
+        "max_parallel_pods": args.parallel if scenario == "segments" else args.job_segments,
         "resync_seconds": args.resync,
         "cluster_start_seconds": round(kube.start_seconds, 2),
         **figures,
@@ -142,20 +152,28 @@ def _profile(out: str | None, pid: int) -> subprocess.Popen[bytes] | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--scenario", choices=["segments", "concurrent"], required=True)
+    ap.add_argument("--scenario", choices=["segments", "concurrent", "both"], required=True)
     ap.add_argument("--segments", type=int, default=1000, help="segments of the one job (scenario segments)")
     ap.add_argument("--parallel", type=int, default=8, help="its maxParallelPods")
     ap.add_argument("--jobs", type=int, default=50, help="concurrent VideoJobs (scenario concurrent)")
     ap.add_argument("--job-segments", type=int, default=2, help="segments of each concurrent job")
-    ap.add_argument("--frames-per-segment", type=int, default=4)
-    ap.add_argument("--size", default="64x36", help="the clip's WxH")
+    ap.add_argument("--frames-per-segment", type=int, default=4, help="of the one job's clip")
+    ap.add_argument("--size", default="64x36", help="the one job's clip, WxH")
+    # The concurrent jobs' segments last a few seconds: steady Processing (all segment pods running) is measurable.
+    ap.add_argument("--job-frames-per-segment", type=int, default=120, help="of the concurrent jobs' clip")
+    ap.add_argument("--job-size", default="320x180", help="the concurrent jobs' clip, WxH")
     ap.add_argument("--resync", type=int, default=10, help="VIDEOJOB_RESYNC_SECONDS")
     ap.add_argument("--profile", help="write py-spy's collapsed stacks of the operator here (py-spy on PATH)")
     ap.add_argument("--timeout", type=float, default=7200.0, help="seconds to wait for the jobs")
     args = ap.parse_args()
+    scenarios = ["concurrent", "segments"] if args.scenario == "both" else [args.scenario]
+    results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp, start_cluster() as kube:
-        result = run(kube, args, Path(tmp))
-    print(json.dumps(result, indent=2))
+        conf, sa_config = setup(kube)
+        for scenario in scenarios:  # one node session for both: the node lock is shared with other sessions
+            results[scenario] = run(kube, conf, sa_config, scenario, args, Path(tmp))
+            print(json.dumps(results[scenario]), file=sys.stderr, flush=True)
+    print(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

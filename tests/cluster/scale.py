@@ -129,10 +129,13 @@ def _mine(r: Request, name: str) -> bool:
 def request_rate(reqs: list[Request], windows: dict[str, tuple[float, float]]) -> dict[str, Any]:
     """The operator's requests (not watches) naming each job or its children inside that job's window, per job
     per 10 s, with the reads (get, list) apart: a polling operator reads on every tick."""
-    seconds = sum(max(0.0, b - a) for a, b in windows.values())
+    windows = {n: (a, b) for n, (a, b) in windows.items() if b > a}
+    seconds = sum(b - a for a, b in windows.values())
     inside = [r for r in reqs if r.verb != "watch" for n, (a, b) in windows.items() if a <= r.at < b and _mine(r, n)]
     reads = [r for r in inside if r.verb in ("get", "list")]
-    per10 = 10.0 / seconds if seconds > 0 else float("nan")
+    if seconds <= 0:
+        return {"job_seconds": 0.0, "requests": len(inside)}
+    per10 = 10.0 / seconds
     return {
         "job_seconds": round(seconds, 1),
         "requests": len(inside),
