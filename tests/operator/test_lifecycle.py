@@ -19,16 +19,16 @@ def condition(status: dict[str, Any], type_: str) -> dict[str, Any] | None:
 
 
 def test_a_child_the_api_server_refuses_fails_the_job_at_once_naming_the_field(operator, videojobs) -> None:
-    """D2: `tolerations` is free-form in our schema, so a bad operator reaches the API server only with the
-    detect Job. Before, the operator retried that create every few seconds for ever, with no phase or Event."""
+    """D2: what our schema lets through but a Job may not hold (a node selector key that is no label key) reaches
+    the API server only with the detect Job. Before, the operator retried that create every few seconds for
+    ever, with no phase or Event."""
     videojobs.clip(frames=24)
-    bad = [{"key": "gpu", "operator": "Sometimes", "effect": "NoSchedule"}]
-    videojobs.apply("refused", videojobs.spec(tolerations=bad))
+    videojobs.apply("refused", videojobs.spec(nodeSelector={"gpu model!": "a100"}))
     st = videojobs.wait_phase("refused", "Failed", timeout=30)
     assert condition(st, "Failed")["reason"] == "ChildRefused"
-    assert "tolerations[0].operator" in st["message"] and "Sometimes" in st["message"], st["message"]
+    assert "nodeSelector" in st["message"] and "gpu model!" in st["message"], st["message"]
     events = [e for e in videojobs.events("refused") if e["reason"] == "ChildRefused"]
-    assert events and events[0]["type"] == "Warning" and "tolerations[0].operator" in events[0]["message"]
+    assert events and events[0]["type"] == "Warning" and "nodeSelector" in events[0]["message"]
     assert videojobs.children("refused") == []
 
 
