@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import JsonDict
 
+from .podtypes import Affinity, LocalObjectReference, PodTemplatePatch, Toleration
+
 # A path inside a volume: relative, no `..`. Checked by the API server (CEL) and again by the builders.
 _RELATIVE_PATH_RULES = [
     {
@@ -223,6 +225,13 @@ class SegmentationSpec(_Model):
     target_seconds_per_segment: float = Field(default=60.0, gt=0)
     scene_snap_window: int = Field(default=12, ge=0)
     scene_threshold: float = Field(default=0.05, ge=0.0, le=1.0)
+    mode: Literal["auto", "pod-per-segment", "pool"] = Field(
+        default="auto",
+        description="How the segment Job runs: pod-per-segment (one pod per segment, an Indexed Job of one "
+        "completion each), pool (min(maxParallelPods, segments) warm pods that load the model once and claim segment "
+        "after segment from the work directory), or auto: pool when there are more than 2 x maxParallelPods "
+        "segments, where each pod would otherwise pay pod start, imports and model load three times or more.",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -251,11 +260,55 @@ class DecodeSpec(_Model):
     hwaccel: Literal["auto", "cuda", "none"] = "auto"
 
 
+class EphemeralStorage(_Model):
+    """Node-local disk for a stage's pods (container writable layer, logs, the /tmp scratch emptyDir)."""
+
+    request: str | None = Field(default=None, max_length=32, pattern=_QUANTITY)
+    limit: str | None = Field(default=None, max_length=32, pattern=_QUANTITY)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.request) || !has(self.limit) || "
+                    "quantity(self.limit).compareTo(quantity(self.request)) >= 0",
+                    "message": "ephemeralStorage.limit must be >= ephemeralStorage.request",
+                }
+            ]
+        }
+    )
+
+
+class StageResources(_Model):
+    """One stage's requests: unset fields fall back to resources.cpu/memory, then to the stage's default."""
+
+    cpu: str | None = Field(default=None, max_length=32, pattern=_QUANTITY)
+    memory: str | None = Field(default=None, max_length=32, pattern=_QUANTITY)
+    ephemeral_storage: EphemeralStorage | None = None
+
+
+# Defaults per stage (cpu request, memory request = limit). CPU is a request only, never a limit: a pod uses the
+# node's idle cores, and a request of at most 1 schedules on a 2-CPU node next to the system pods (a request of
+# "2" never did). Detect samples frames (light); segments and finalize encode.
+STAGE_DEFAULTS = {"detect": ("500m", "4Gi"), "segments": ("1", "4Gi"), "finalize": ("1", "4Gi")}
+
+
 class ResourcesSpec(_Model):
     gpu_resource_name: str = Field(default="nvidia.com/gpu", max_length=253, pattern=_RESOURCE_NAME)
     gpus_per_pod: int = Field(default=1, ge=0, le=16)  # 0 runs on CPU (software encoding)
-    cpu: str = Field(default="2", max_length=32, pattern=_QUANTITY)
-    memory: str = Field(default="4Gi", max_length=32, pattern=_QUANTITY)
+    # Every stage's cpu request and memory (request and limit), unless the stage sets its own. Unset: the stage
+    # defaults (detect 500m, segments 1, finalize 1; 4Gi each).
+    cpu: str | None = Field(default=None, max_length=32, pattern=_QUANTITY)
+    memory: str | None = Field(default=None, max_length=32, pattern=_QUANTITY)
+    detect: StageResources = Field(default_factory=StageResources, **_extra(default={}))
+    segments: StageResources = Field(default_factory=StageResources, **_extra(default={}))
+    finalize: StageResources = Field(default_factory=StageResources, **_extra(default={}))
+
+    def stage(self, stage: str) -> tuple[str, str, EphemeralStorage | None]:
+        """cpu, memory and ephemeral storage of one stage's pods (detect|segments|finalize)."""
+        own: StageResources = getattr(self, stage)
+        cpu, memory = STAGE_DEFAULTS[stage]
+        return own.cpu or self.cpu or cpu, own.memory or self.memory or memory, own.ephemeral_storage
 
 
 class DeadlinesSpec(_Model):
@@ -284,9 +337,6 @@ class RedisSpec(_Model):
     a secretKeyRef, and the operator reads the Secret to reach the same Redis."""
 
     url_secret_ref: SecretKeyRef
-
-
-_FREE_FORM = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 
 
 def _set_once(field: str) -> JsonDict:
@@ -340,8 +390,20 @@ class VideoJobSpec(_Model):
         default="IfNotPresent", **_extra(**{"x-kubernetes-validations": [_IMMUTABLE]})
     )
     node_selector: dict[str, str] | None = Field(default=None, **_extra(maxProperties=64))
-    tolerations: list[dict[str, Any]] | None = Field(default=None, max_length=64, **_extra(items=_FREE_FORM))
-    affinity: dict[str, Any] | None = Field(default=None, **_extra(**_FREE_FORM))
+    tolerations: list[Toleration] | None = Field(default=None, max_length=64)
+    affinity: Affinity | None = None
+    # Secrets to pull the worker image from a private registry.
+    image_pull_secrets: list[LocalObjectReference] | None = Field(default=None, max_length=16)
+    # Labels, annotations, env, volumes and volume mounts merged into every worker pod.
+    pod_template: PodTemplatePatch | None = Field(default=None, **_extra(**{"x-kubernetes-validations": [_IMMUTABLE]}))
+    # The workers' ServiceAccount (unset: the namespace's `default`), e.g. one bound to a cloud role for workload
+    # identity to the object store (EKS IRSA and Pod Identity, GKE Workload Identity). Its API token stays out of
+    # the pods (automountServiceAccountToken false): the workers never call the API server, and IRSA projects its
+    # own token. Set automountServiceAccountToken only when the image needs the API token itself.
+    service_account_name: str | None = Field(
+        default=None, max_length=253, pattern=_CLAIM_NAME, **_extra(**{"x-kubernetes-validations": [_IMMUTABLE]})
+    )
+    automount_service_account_token: bool = Field(default=False, **_extra(**{"x-kubernetes-validations": [_IMMUTABLE]}))
     priority_class_name: str | None = Field(
         default=None, max_length=253, **_extra(**{"x-kubernetes-validations": [_IMMUTABLE]})
     )
@@ -375,7 +437,16 @@ class VideoJobSpec(_Model):
                 },
                 _needs_gpu("decode", "hwaccel", "cuda"),
                 _needs_gpu("encode", "encoder", "nvenc"),
-                *(_set_once(f) for f in ("workerImage", "priorityClassName", "runtimeClassName")),
+                *(
+                    _set_once(f)
+                    for f in (
+                        "workerImage",
+                        "priorityClassName",
+                        "runtimeClassName",
+                        "podTemplate",
+                        "serviceAccountName",
+                    )
+                ),
             ]
         }
     )
@@ -411,4 +482,7 @@ IMMUTABLE_FIELDS = [
     "runtimeClassName",
     "retriesPerSegment",
     "deadlines",
+    "podTemplate",
+    "serviceAccountName",
+    "automountServiceAccountToken",
 ]

@@ -89,10 +89,17 @@ def _env(ctx: ChildContext, extra: dict[str, str], gpus: int, stage: str) -> lis
     return env
 
 
-def _resources(ctx: ChildContext, gpus: int) -> dict[str, Any]:
+def _resources(ctx: ChildContext, gpus: int, stage: str) -> dict[str, Any]:
     res = ctx.spec.resources
-    requests: dict[str, Any] = {"cpu": res.cpu, "memory": res.memory}
-    limits: dict[str, Any] = {"memory": res.memory}
+    cpu, memory, disk = res.stage(stage)
+    # CPU is requested, never limited (a limit throttles an encoder that could use idle cores); memory alike.
+    requests: dict[str, Any] = {"cpu": cpu, "memory": memory}
+    limits: dict[str, Any] = {"memory": memory}
+    if disk is not None:
+        if disk.request:
+            requests["ephemeral-storage"] = disk.request
+        if disk.limit:
+            limits["ephemeral-storage"] = disk.limit
     if gpus:
         # Extended resources must be requested and limited alike; MIG slices are just other resource names.
         requests[res.gpu_resource_name] = str(gpus)
@@ -123,7 +130,7 @@ def pod_template(
         "imagePullPolicy": spec.image_pull_policy,
         "command": ["python", "-m", "videojob.worker", command_stage],
         "env": _env(ctx, env or {}, gpus, stage),
-        "resources": _resources(ctx, gpus),
+        "resources": _resources(ctx, gpus, stage),
         "volumeMounts": mounts,
         "securityContext": security_context(),
         "terminationMessagePath": api.TERMINATION_LOG,
@@ -146,10 +153,30 @@ def pod_template(
     }
     optional = {
         "nodeSelector": spec.node_selector,
-        "tolerations": spec.tolerations,
-        "affinity": spec.affinity,
+        "tolerations": [t.manifest() for t in spec.tolerations or []],
+        "affinity": spec.affinity.manifest() if spec.affinity else None,
         "priorityClassName": spec.priority_class_name,
         "runtimeClassName": spec.runtime_class_name,
+        "imagePullSecrets": [s.manifest() for s in spec.image_pull_secrets or []],
+        "serviceAccountName": spec.service_account_name,
     }
     pod_spec.update({k: v for k, v in optional.items() if v})
-    return {"metadata": {"labels": template_labels or labels(ctx.name, stage)}, "spec": pod_spec}
+    if spec.automount_service_account_token:
+        pod_spec["automountServiceAccountToken"] = True
+    metadata: dict[str, Any] = {"labels": template_labels or labels(ctx.name, stage)}
+    _patch(metadata, pod_spec, container, ctx)
+    return {"metadata": metadata, "spec": pod_spec}
+
+
+def _patch(metadata: dict[str, Any], pod_spec: dict[str, Any], container: dict[str, Any], ctx: ChildContext) -> None:
+    """spec.podTemplate merged in: added to what the operator sets, never replacing it (the model and the CRD's
+    CEL rules refuse the operator's env names, volume names, label keys and mounts)."""
+    patch = ctx.spec.pod_template
+    if patch is None:
+        return
+    metadata["labels"] = {**(patch.labels or {}), **metadata["labels"]}
+    if patch.annotations:
+        metadata["annotations"] = dict(patch.annotations)
+    container["env"] += [e.manifest() for e in patch.env or []]
+    container["volumeMounts"] += [m.manifest() for m in patch.volume_mounts or []]
+    pod_spec["volumes"] += [v.manifest() for v in patch.volumes or []]
