@@ -21,6 +21,9 @@ from .builders import (
     build_progress_secret,
     build_segment_job,
     context_from_body,
+    is_pool_job,
+    pool_slots,
+    segment_mode,
 )
 from .kube import ChildRefusedError, Kube
 from .naming import STAGES, child_name, selector
@@ -180,6 +183,13 @@ class Controller:
             step.event("Queued", f"segment Job queued in Kueue LocalQueue {dict(ctx.job_labels)[KUEUE_QUEUE_LABEL]}")
         elif ctx.spec.suspend:
             step.event("Suspended", "segment Job created suspended: set spec.suspend to false to run it")
+        elif segment_mode(ctx, st.segments.total) == "pool":
+            slots = pool_slots(ctx, st.segments.total)
+            step.event(
+                "SegmentsStarted",
+                f"Indexed Job {child_name(ctx.name, 'segments')}: {slots} pool workers claiming "
+                f"{st.segments.total} segments",
+            )
         else:
             step.event(
                 "SegmentsStarted",
@@ -197,6 +207,9 @@ class Controller:
             return
         js = job_state(job)
         self._apply_spec(ctx, step, job, js)
+        if is_pool_job(job):
+            self._processing_pool(ctx, step, js)
+            return
         done_before = st.segments.succeeded
         pods: list[dict[str, Any]] | None = None
         # The tail (every segment left is running) reads the pods on their events, so that the last segment's
@@ -220,22 +233,7 @@ class Controller:
             self._segment_failed(ctx, step, js.failed, js.failure, pods or [])
             return
         if js.complete:
-            done = [pod_outcome(p) for p in self.kube.list_pods(ctx.namespace, selector(ctx.name, "segments"))]
-            done = [p for p in done if p.phase == "Succeeded"]
-            secs = _span(done) or step.seconds_since(st.stage_starts.process if st.stage_starts else None)
-            st.stage_seconds = (st.stage_seconds or StageSeconds()).model_copy(update={"process": round(secs, 3)})
-            metrics.observe_stage("process", secs)
-            for p in done:
-                if p.message and isinstance(p.message.get("seconds"), int | float):
-                    metrics.observe_segment(float(p.message["seconds"]))
-            st.phase = "Finalizing"
-            st.stage_starts = (st.stage_starts or StageStarts()).model_copy(update={"finalize": iso(step.now)})
-            st.progress = STAGE_SHARE["finalize"][0]
-            st.message = "concatenating segments and remuxing audio"
-            step.condition("Processed", True, "SegmentsDone", f"{st.segments.total} segments")
-            step.condition("Ready", False, "Finalizing", st.message)
-            step.event("SegmentsDone", f"all {st.segments.total} segments done in {secs:.1f}s")
-            self._finalizing(ctx, step)
+            self._segments_done(ctx, step, per_segment=True)
             return
         if pods is not None:
             self._check_started(ctx, step, "segments", pods)
@@ -244,6 +242,75 @@ class Controller:
         st.message = f"{len(js.completed)}/{st.segments.total} segments done, {js.active} running"
         if js.suspended:
             st.message = f"suspended: {st.message}"
+
+    def _processing_pool(self, ctx: ChildContext, step: Step, js: JobState) -> None:
+        """Pool mode: the Job's indexes are worker slots, not segments. Segments done come from Redis progress
+        (a segment whose frames reached its total) when there is one, else from the Job: all once it completed. A
+        failure is the failed pod's termination message, which names its segment."""
+        st = step.status
+        assert st.segments is not None
+        total = st.segments.total
+        pods: list[dict[str, Any]] | None = None
+        if js.failed_pods > st.segments.retries or js.active > js.ready or js.failure:
+            pods = self.kube.list_pods(ctx.namespace, selector(ctx.name, "segments"))
+        retries = st.segments.retries
+        if pods is not None and not js.failure:
+            retries = self._note_retries(ctx, step, "segments", pods, js.failed_pods, retries)
+        url = self._redis_url(ctx)
+        live = progress.read_progress(url, ctx.job_key, total) if url and not js.complete else None
+        finished = {i for i, s in (live.segments if live else {}).items() if s.total and s.frames >= s.total}
+        succeeded = total if js.complete else max(len(finished), st.segments.succeeded)
+        running = js.active
+        st.segments = SegmentCounts(
+            total=total, succeeded=succeeded, failed=1 if js.failure else 0, active=running, retries=retries
+        )
+        total_frames = st.frames.total if st.frames else 0
+        done = total_frames if js.complete else min(total_frames, live.frames_done if live else 0)
+        previous = st.frames.done if st.frames else 0
+        if done > previous:
+            metrics.add_frames(done - previous)
+        st.frames = FrameCounts(total=total_frames, done=max(done, previous))
+        lo, hi = STAGE_SHARE["process"]
+        st.progress = int(lo + (hi - lo) * (st.frames.done / total_frames if total_frames else succeeded / total))
+        if js.failure:
+            failed = sorted(
+                (p for p in pods or [] if (p.get("status") or {}).get("phase") == "Failed"), key=_finished_at
+            )
+            msg = pod_outcome(failed[-1]).error if failed else f"segment Job failed ({js.failure})"
+            self._fail(step, "SegmentFailed", msg, ctx)
+            return
+        if js.complete:
+            self._segments_done(ctx, step, per_segment=False)
+            return
+        if pods is not None:
+            self._check_started(ctx, step, "segments", pods)
+            if st.phase == "Failed":
+                return
+        st.message = f"{succeeded}/{total} segments done, {running} pool workers running"
+        if js.suspended:
+            st.message = f"suspended: {st.message}"
+
+    def _segments_done(self, ctx: ChildContext, step: Step, per_segment: bool) -> None:
+        """Every segment done: the stage's seconds and metrics, then on to finalize. `per_segment`: each pod's
+        `seconds` is one segment's (pod-per-segment), not a pool worker's sum."""
+        st = step.status
+        assert st.segments is not None
+        done = [pod_outcome(p) for p in self.kube.list_pods(ctx.namespace, selector(ctx.name, "segments"))]
+        done = [p for p in done if p.phase == "Succeeded"]
+        secs = _span(done) or step.seconds_since(st.stage_starts.process if st.stage_starts else None)
+        st.stage_seconds = (st.stage_seconds or StageSeconds()).model_copy(update={"process": round(secs, 3)})
+        metrics.observe_stage("process", secs)
+        for p in done if per_segment else []:
+            if p.message and isinstance(p.message.get("seconds"), int | float):
+                metrics.observe_segment(float(p.message["seconds"]))
+        st.phase = "Finalizing"
+        st.stage_starts = (st.stage_starts or StageStarts()).model_copy(update={"finalize": iso(step.now)})
+        st.progress = STAGE_SHARE["finalize"][0]
+        st.message = "concatenating segments and remuxing audio"
+        step.condition("Processed", True, "SegmentsDone", f"{st.segments.total} segments")
+        step.condition("Ready", False, "Finalizing", st.message)
+        step.event("SegmentsDone", f"all {st.segments.total} segments done in {secs:.1f}s")
+        self._finalizing(ctx, step)
 
     def _finalizing(self, ctx: ChildContext, step: Step) -> None:
         st = step.status
@@ -293,7 +360,8 @@ class Controller:
                 "Suspended" if ctx.spec.suspend else "Resumed",
                 f"segment Job {'suspended' if ctx.spec.suspend else 'resumed'}",
             )
-        parallelism = min(st.segments.total, ctx.spec.max_parallel_pods)
+        completions = (job.get("spec") or {}).get("completions") or st.segments.total  # pool: its worker slots
+        parallelism = min(completions, ctx.spec.max_parallel_pods)
         if not kueue and (job.get("spec") or {}).get("parallelism") != parallelism:
             patch["parallelism"] = parallelism
             step.event("Scaled", f"segment Job runs at most {parallelism} pods at once")

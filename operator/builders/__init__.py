@@ -2,7 +2,16 @@
 
 from .context import ChildContext, InvalidSpecError, context_from_body, relative_path
 from .secrets import build_progress_secret
-from .stages import build_detect_job, build_finalize_job, build_segment_job, detect_gpus, finalize_gpus
+from .stages import (
+    build_detect_job,
+    build_finalize_job,
+    build_segment_job,
+    detect_gpus,
+    finalize_gpus,
+    is_pool_job,
+    pool_slots,
+    segment_mode,
+)
 
 __all__ = [
     "ChildContext",
@@ -14,5 +23,8 @@ __all__ = [
     "context_from_body",
     "detect_gpus",
     "finalize_gpus",
+    "is_pool_job",
+    "pool_slots",
     "relative_path",
+    "segment_mode",
 ]

@@ -99,12 +99,55 @@ def _finalize_env(ctx: ChildContext) -> dict[str, str]:
     return {"VIDEOJOB_OUTPUT": ctx.output_path, "VIDEOJOB_KEEP_WORKDIR": str(ctx.spec.keep_workdir).lower()}
 
 
+POOL_FACTOR = 2  # auto: pool mode once there are more than this many segments per parallel pod
+
+
+def segment_mode(ctx: ChildContext, segments: int) -> str:
+    """pod-per-segment or pool. auto picks pool for many short segments: with more than 2 segments per parallel
+    pod, one pod per segment pays pod start (Kubernetes' SLO: 5 s p99), imports and model load (3-6 s for torch
+    and YOLO) three times or more per slot, often more than a short segment's own compute; at 2 or fewer, pool saves
+    at most one start per slot and pod-per-segment keeps one Job index (and its retries) per segment."""
+    mode = ctx.spec.segmentation.mode
+    if mode != "auto":
+        return mode
+    return "pool" if segments > POOL_FACTOR * ctx.spec.max_parallel_pods else "pod-per-segment"
+
+
+def pool_slots(ctx: ChildContext, segments: int) -> int:
+    return min(ctx.spec.max_parallel_pods, segments)
+
+
 def build_segment_job(ctx: ChildContext, segments: int) -> dict[str, Any]:
-    """An Indexed Job, one completion per segment; retries and failure rules live in the Job."""
+    """The segment Job in its mode (segment_mode): one completion per segment, or one per pool worker."""
     if segments < 1:
         raise ValueError(f"a segment Job needs at least one segment, got {segments}")
+    if segment_mode(ctx, segments) == "pool":
+        return build_pool_job(ctx, segments)
+    return _indexed_segment_job(ctx, segments, segments, "segment", {})
+
+
+def build_pool_job(ctx: ChildContext, segments: int) -> dict[str, Any]:
+    """P = min(maxParallelPods, segments) warm workers (`python -m videojob.worker pool`), an Indexed Job of P
+    completions (the index is the worker's slot). Each claims segment after segment from the work directory; a
+    slot's pod that dies is retried by the Job like a segment pod, and its claimed segment is taken over once its
+    heartbeat is stale. Per-segment retries are counted in the claims (VIDEOJOB_RETRIES_PER_SEGMENT)."""
+    slots = pool_slots(ctx, segments)
+    env = {"VIDEOJOB_RETRIES_PER_SEGMENT": str(ctx.spec.retries_per_segment), "VIDEOJOB_POOL_SLOTS": str(slots)}
+    return _indexed_segment_job(ctx, slots, slots, "pool", env)
+
+
+def is_pool_job(job: dict[str, Any]) -> bool:
+    """Whether a segment Job runs pool workers (read from the Job: its mode never changes once it exists)."""
+    containers = ((((job.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers")) or [{}]
+    return (containers[0].get("command") or [""])[-1] == "pool"
+
+
+def _indexed_segment_job(
+    ctx: ChildContext, completions: int, parallelism: int, command: str, extra_env: dict[str, str]
+) -> dict[str, Any]:
     spec = ctx.spec
-    template = pod_template(ctx, "segments", gpus=spec.resources.gpus_per_pod)
+    template = pod_template(ctx, "segments", gpus=spec.resources.gpus_per_pod, env=extra_env)
+    template["spec"]["containers"][0]["command"][-1] = command
     env = template["spec"]["containers"][0]["env"]
     # The downward API: the Job controller annotates each pod with its index.
     env.append(
@@ -123,8 +166,8 @@ def build_segment_job(ctx: ChildContext, segments: int) -> dict[str, Any]:
         "segments",
         template,
         {
-            "completions": segments,
-            "parallelism": min(segments, spec.max_parallel_pods),
+            "completions": completions,
+            "parallelism": min(parallelism, spec.max_parallel_pods),
             "completionMode": "Indexed",
             "backoffLimitPerIndex": spec.retries_per_segment,
             # One segment that cannot be done makes the whole output impossible: fail fast.

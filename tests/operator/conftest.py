@@ -153,8 +153,15 @@ class VideoJobs:
         return make_clip(target, width, height, frames=frames, fps=24)
 
     def spec(
-        self, path: str = "in/clip.mp4", out: str = "out/clip.mp4", segments: int = 3, **extra: Any
+        self,
+        path: str = "in/clip.mp4",
+        out: str = "out/clip.mp4",
+        segments: int = 3,
+        mode: str = "pod-per-segment",
+        **extra: Any,
     ) -> dict[str, Any]:
+        """`mode`: the tests written for one pod per segment (retries, kills, Kueue per index) say so, whatever
+        auto would pick; the pool tests ask for pool or auto."""
         return {
             "input": {"claimName": self.claim, "path": path},
             "output": {"path": out},
@@ -164,7 +171,7 @@ class VideoJobs:
                 "regions": [{"left": 0.25, "top": 0.25, "width": 0.25, "height": 0.25}],
             },
             "operation": {"kind": "blur"},
-            "segmentation": {"segments": segments, "minFramesPerSegment": 4},
+            "segmentation": {"segments": segments, "minFramesPerSegment": 4, "mode": mode},
             "encode": {"encoder": "software"},
             "resources": {"cpu": "500m", "memory": "1Gi"},
             **extra,

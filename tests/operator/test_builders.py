@@ -94,7 +94,9 @@ def test_every_manifest_is_valid_kubernetes(spec: dict[str, Any]) -> None:
 
 
 def test_indexed_job_shape() -> None:
-    job = build_segment_job(ctx_of(maxParallelPods=3, retriesPerSegment=5), 10)["spec"]
+    job = build_segment_job(
+        ctx_of(maxParallelPods=3, retriesPerSegment=5, segmentation={"mode": "pod-per-segment"}), 10
+    )["spec"]
     assert job["completionMode"] == "Indexed"
     assert (job["completions"], job["parallelism"]) == (10, 3)
     assert job["backoffLimitPerIndex"] == 5
