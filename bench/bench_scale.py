@@ -51,6 +51,7 @@ def _conftest() -> Any:
     spec = importlib.util.spec_from_file_location("vj_operator_conftest", REPO / "tests" / "operator" / "conftest.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
