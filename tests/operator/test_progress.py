@@ -32,13 +32,14 @@ def test_progress_from_the_users_secret_under_uid_keys_deleted_at_the_end(kube, 
     frames a running segment reported to Redis; keys carry the uid and are gone once the job has ended; a job
     recreated under the same name starts from 0."""
     ref = redis_secret(kube, videojobs.namespace, secured_redis.url)
-    videojobs.clip(frames=192, width=640, height=360)
-    videojobs.apply("live", videojobs.spec(segments=1, **ref))
+    videojobs.clip(frames=720, width=640, height=360)
+    slow = {"encoder": "software", "preset": "veryslow"}  # seconds of work per segment: time to catch it mid-way
+    videojobs.apply("live", videojobs.spec(segments=1, encode=slow, **ref))
     r = redis.Redis.from_url(secured_redis.local_url, decode_responses=True)
     index = hang_a_segment(kube, videojobs, "live", r, min_frames=1)  # paused mid-segment: its count stays partial
     key = seg_key(videojobs, "live", index)
     reported = int(r.hget(key, "frames"))
-    assert 0 < reported < 192 and 0 < r.ttl(key) <= 86400
+    assert 0 < reported < 720 and 0 < r.ttl(key) <= 86400
 
     def shown() -> dict | None:
         st = videojobs.status("live")
@@ -49,7 +50,7 @@ def test_progress_from_the_users_secret_under_uid_keys_deleted_at_the_end(kube, 
     run = next(run for run in videojobs.runs("live") if run.end is None)
     kube.control.resume(videojobs.namespace, run.name)
     st = videojobs.wait_phase("live", "Succeeded", timeout=150)
-    assert st["frames"] == {"total": 192, "done": 192}
+    assert st["frames"] == {"total": 720, "done": 720}
     kube.wait_for(
         "the job's Redis keys to go", lambda: not r.keys(f"videojob:{videojobs.namespace}/live/*"), timeout=30
     )
@@ -64,7 +65,7 @@ def test_progress_from_the_users_secret_under_uid_keys_deleted_at_the_end(kube, 
 
     # Recreated under the same name (suspended: no segment runs): progress starts from 0, never at the old count.
     kube.kubectl("delete", "videojob", "live", *ns, "--wait=true")
-    r.hset(f"videojob:{videojobs.namespace}/live:seg:0", mapping={"frames": 192, "total": 192, "ts": time.time()})
+    r.hset(f"videojob:{videojobs.namespace}/live:seg:0", mapping={"frames": 720, "total": 720, "ts": time.time()})
     videojobs.apply("live", videojobs.spec(segments=1, suspend=True, **ref))
     videojobs.wait_phase("live", "Processing", timeout=90)
     time.sleep(3)  # a few operator ticks (VIDEOJOB_RESYNC_SECONDS=1)
