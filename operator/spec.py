@@ -1,7 +1,8 @@
 """VideoJob spec models: the single source of the CRD schema (crdgen.py) and of what the builders read.
 
-Field names mirror videojob.pipeline.config.JobConfig in camelCase (the operator must not import the pipeline;
-tests/operator/test_spec.py checks the mirror field by field, defaults included).
+The job itself (detector, operation, segmentation, encode, decode) is videojob.common.jobmodel.JobConfig, the model
+the pipeline and the CLIs validate too: the CRD spells it in camelCase (its alias generator), the workers get it by
+field name.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import JsonDict
+from videojob.common.jobmodel import JOB_SECTIONS, JobConfig
 
 from .podtypes import Affinity, LocalObjectReference, PodTemplatePatch, Toleration
 
@@ -25,7 +27,7 @@ _RELATIVE_PATH_RULES = [
         "message": "must not contain '..': it would escape the volume",
     },
 ]
-_IMMUTABLE = {
+_IMMUTABLE: JsonDict = {
     "rule": "self == oldSelf",
     "message": "is immutable once the VideoJob exists; create a new VideoJob",
 }
@@ -120,144 +122,6 @@ class ObjectStoreSpec(_Model):
     endpoint: str | None = Field(default=None, max_length=512, pattern=r"^https?://[^/?#\s]+/?$")
     region: str | None = Field(default=None, max_length=64, pattern=r"^[-a-z0-9]+$")
     credentials_secret_ref: S3CredentialsRef | None = None
-
-
-class NormRegion(_Model):
-    """A rectangle in fractions of the frame. Named left/top/width/height, not the pipeline's x/y/w/h: kubectl's
-    YAML 1.1 reads a bare `y:` as the boolean true."""
-
-    left: float = Field(ge=0.0, le=1.0)
-    top: float = Field(ge=0.0, le=1.0)
-    width: float = Field(gt=0.0, le=1.0)
-    height: float = Field(gt=0.0, le=1.0)
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "self.left + self.width <= 1.000000001 && self.top + self.height <= 1.000000001",
-                    "message": "region extends past the frame: left+width and top+height must be <= 1",
-                },
-            ]
-        }
-    )
-
-    def pipeline(self) -> dict[str, float]:
-        return {"x": self.left, "y": self.top, "w": self.width, "h": self.height}
-
-
-class DetectorSpec(_Model):
-    kind: Literal["yolo", "template", "static", "none"] = "static"
-    model: str | None = Field(default=None, max_length=1024)  # relative: on the input volume; absolute: in the image
-    # COCO class ids (0 = person); empty keeps every class.
-    classes: list[int] = Field(
-        default_factory=lambda: [0], max_length=128, **_extra(default=[0], items={"type": "integer", "minimum": 0})
-    )
-    confidence: float = Field(default=0.25, ge=0.0, le=1.0)
-    iou: float = Field(default=0.5, ge=0.0, le=1.0)
-    imgsz: int = Field(default=640, ge=32, le=4096, multiple_of=32)
-    batch: int = Field(default=8, ge=1, le=256)
-    device: str = Field(default="auto", max_length=32, pattern=r"^(auto|cpu|mps|cuda|cuda:\d+|\d+)$")
-    template: str | None = Field(default=None, max_length=1024)
-    template_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
-    template_scales: list[float] = Field(
-        default_factory=lambda: [1.0],
-        min_length=1,
-        max_length=16,
-        **_extra(default=[1.0], items={"type": "number", "minimum": 0.05, "maximum": 20}),
-    )
-    # The whole detector for `static`; with yolo or template, processed on every frame besides what it finds.
-    regions: list[NormRegion] = Field(default_factory=list, max_length=64, **_extra(default=[]))
-    sample_every: int = Field(default=5, ge=1, le=1000)
-    hold_frames: int = Field(default=10, ge=0, le=10000)
-    padding: float = Field(default=0.1, ge=0.0, le=2.0)
-    dense: bool = False
-    context_frames: int = Field(default=8, ge=0, le=1000)
-    track: bool = True
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "!has(self.kind) || self.kind != 'static' || (has(self.regions) && size(self.regions) > 0)",
-                    "message": "detector 'static' needs at least one region (left, top, width, height in 0..1)",
-                },
-                {
-                    "rule": "!has(self.kind) || self.kind != 'yolo' || has(self.model)",
-                    "message": "detector 'yolo' needs model: a local weights path (never downloaded)",
-                },
-                {
-                    "rule": "!has(self.kind) || self.kind != 'template' || has(self.template)",
-                    "message": "detector 'template' needs template: an image path",
-                },
-            ]
-        }
-    )
-
-
-class OperationSpec(_Model):
-    kind: Literal["blur", "pixelate", "fill", "inpaint", "none"] = "blur"
-    blur_strength: float = Field(default=0.5, gt=0.0, le=2.0)
-    pixelate_blocks: int = Field(default=8, ge=1, le=256)
-    fill_color: list[int] = Field(
-        default_factory=lambda: [0, 0, 0],
-        min_length=3,
-        max_length=3,
-        **_extra(default=[0, 0, 0], items={"type": "integer", "minimum": 0, "maximum": 255}),
-    )
-    inpaint_method: Literal["telea", "ns"] = "telea"
-    inpaint_radius: int = Field(default=5, ge=1, le=100)
-    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: the pod's GPU when it has one
-    torchscript: str | None = Field(default=None, max_length=1024)
-
-
-class SegmentationSpec(_Model):
-    segments: int | None = Field(
-        default=None,
-        ge=1,
-        le=10000,
-        description="Exactly this many segments (unset: planned from the video). Never lowered silently: the "
-        "VideoJob fails after planning when the input has fewer than segments x minFramesPerSegment frames.",
-    )
-    min_segments: int = Field(default=1, ge=1, le=10000)
-    max_segments: int = Field(default=64, ge=1, le=10000)
-    min_frames_per_segment: int = Field(default=24, ge=1)
-    target_seconds_per_segment: float = Field(default=60.0, gt=0)
-    scene_snap_window: int = Field(default=12, ge=0)
-    scene_threshold: float = Field(default=0.05, ge=0.0, le=1.0)
-    mode: Literal["auto", "pod-per-segment", "pool"] = Field(
-        default="auto",
-        description="How the segment Job runs: pod-per-segment (one pod per segment, an Indexed Job of one "
-        "completion each), pool (min(maxParallelPods, segments) warm pods that load the model once and claim segment "
-        "after segment from the work directory), or auto: pool when there are more than 2 x maxParallelPods "
-        "segments, where each pod would otherwise pay pod start, imports and model load three times or more.",
-    )
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "!has(self.minSegments) || !has(self.maxSegments) || self.minSegments <= self.maxSegments",
-                    "message": "minSegments must be <= maxSegments",
-                },
-            ]
-        }
-    )
-
-
-class EncodeSpec(_Model):
-    codec: Literal["h264", "hevc"] = "h264"
-    encoder: Literal["auto", "nvenc", "software"] = "auto"
-    quality: int = Field(default=18, ge=0, le=51)
-    preset: str = Field(default="veryfast", max_length=32)
-    stage: Literal["segment", "finalize"] = "segment"
-    threads: int = Field(default=0, ge=0, le=64)
-
-
-class DecodeSpec(_Model):
-    # auto: NVDEC when the pod's GPU can decode the stream, software otherwise (the report says which);
-    # cuda: NVDEC or the segment fails as bad input; none: software.
-    hwaccel: Literal["auto", "cuda", "none"] = "auto"
 
 
 class EphemeralStorage(_Model):
@@ -357,26 +221,42 @@ def _needs_gpu(section: str, field: str, value: str) -> JsonDict:
     }
 
 
-class VideoJobSpec(_Model):
+def _job_sections_immutable(schema: JsonDict) -> None:
+    """The job sections (JobConfig's fields) are immutable, like the rest of what the pods were made from."""
+    props = schema["properties"]
+    assert isinstance(props, dict)
+    for name in JOB_SECTIONS:
+        section = props[to_camel(name)]
+        assert isinstance(section, dict)
+        section["x-kubernetes-validations"] = [_IMMUTABLE]
+    schema["x-kubernetes-validations"] = [
+        {
+            "rule": "has(self.input.claimName) || has(self.output.claimName)",
+            "message": "the work directory needs a claim: set output.claimName when the input is an object url",
+        },
+        _needs_gpu("decode", "hwaccel", "cuda"),
+        _needs_gpu("encode", "encoder", "nvenc"),
+        *(
+            _set_once(f)
+            for f in (
+                "workerImage",
+                "priorityClassName",
+                "runtimeClassName",
+                "podTemplate",
+                "serviceAccountName",
+            )
+        ),
+    ]
+
+
+class VideoJobSpec(JobConfig):
+    """The job (detector, operation, segmentation, encode, decode: videojob.common.jobmodel.JobConfig, the model
+    the workers validate too) plus where its files are and how its pods run."""
+
+    model_config = ConfigDict(json_schema_extra=_job_sections_immutable)
+
     input: VolumePath = Field(**_extra(**{"x-kubernetes-validations": [_IMMUTABLE]}))
     output: OutputPath = Field(**_extra(**{"x-kubernetes-validations": [_IMMUTABLE]}))
-    # No detector given: no regions (like JobConfig); `detector: {}` gets the field defaults (static).
-    detector: DetectorSpec = Field(
-        default_factory=lambda: DetectorSpec(kind="none"),
-        **_extra(default={"kind": "none"}, **{"x-kubernetes-validations": [_IMMUTABLE]}),
-    )
-    operation: OperationSpec = Field(
-        default_factory=OperationSpec, **_extra(default={}, **{"x-kubernetes-validations": [_IMMUTABLE]})
-    )
-    segmentation: SegmentationSpec = Field(
-        default_factory=SegmentationSpec, **_extra(default={}, **{"x-kubernetes-validations": [_IMMUTABLE]})
-    )
-    encode: EncodeSpec = Field(
-        default_factory=EncodeSpec, **_extra(default={}, **{"x-kubernetes-validations": [_IMMUTABLE]})
-    )
-    decode: DecodeSpec = Field(
-        default_factory=DecodeSpec, **_extra(default={}, **{"x-kubernetes-validations": [_IMMUTABLE]})
-    )
     resources: ResourcesSpec = Field(
         default_factory=ResourcesSpec, **_extra(default={}, **{"x-kubernetes-validations": [_IMMUTABLE]})
     )
@@ -428,41 +308,9 @@ class VideoJobSpec(_Model):
     # failed job with another VideoJob. Unset, it is removed after success and after failure.
     keep_workdir: bool = False
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "has(self.input.claimName) || has(self.output.claimName)",
-                    "message": "the work directory needs a claim: set output.claimName when the input is an object url",
-                },
-                _needs_gpu("decode", "hwaccel", "cuda"),
-                _needs_gpu("encode", "encoder", "nvenc"),
-                *(
-                    _set_once(f)
-                    for f in (
-                        "workerImage",
-                        "priorityClassName",
-                        "runtimeClassName",
-                        "podTemplate",
-                        "serviceAccountName",
-                    )
-                ),
-            ]
-        }
-    )
-
     def pipeline_config(self) -> dict[str, Any]:
-        """The worker's VIDEOJOB_CONFIG: JobConfig's snake_case field names, unset optionals left out."""
-        return {
-            "detector": {
-                **self.detector.model_dump(exclude_none=True),
-                "regions": [r.pipeline() for r in self.detector.regions],
-            },
-            "operation": self.operation.model_dump(exclude_none=True),
-            "segmentation": self.segmentation.model_dump(exclude_none=True),
-            "encode": self.encode.model_dump(exclude_none=True),
-            "decode": self.decode.model_dump(exclude_none=True),
-        }
+        """The worker's VIDEOJOB_CONFIG: the JobConfig part, by field name (snake_case)."""
+        return self.worker_config()
 
 
 # Fields whose change after creation the API server refuses (see the CEL rules above). The rest only affects

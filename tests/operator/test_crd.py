@@ -1,7 +1,8 @@
-"""The CRD is generated from the models, committed, structural, and mirrors the pipeline's JobConfig."""
+"""The CRD is generated from the models, committed, structural, and its job sections are the pipeline's JobConfig."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -10,15 +11,10 @@ import kubernetes_validate
 import pytest
 import yaml
 from pydantic import BaseModel
+from pydantic.alias_generators import to_camel
+from videojob.common import jobmodel
 from videojob.operator import crdgen
-from videojob.operator.spec import (
-    DecodeSpec,
-    DetectorSpec,
-    EncodeSpec,
-    OperationSpec,
-    SegmentationSpec,
-    VideoJobSpec,
-)
+from videojob.operator.spec import VideoJobSpec
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -101,28 +97,61 @@ def test_enums_defaults_minimums_and_rules() -> None:
     assert set(status["segments"]["properties"]) == {"total", "succeeded", "failed", "active", "retries"}
 
 
-@pytest.mark.parametrize(
-    ("mirror", "original"),
-    [
-        (DetectorSpec, "videojob.pipeline.detect.config:DetectorConfig"),
-        (OperationSpec, "videojob.pipeline.config:OperationConfig"),
-        (SegmentationSpec, "videojob.pipeline.config:SegmentationConfig"),
-        (EncodeSpec, "videojob.pipeline.config:EncodeConfig"),
-        (DecodeSpec, "videojob.pipeline.config:DecodeConfig"),
-    ],
-)
-def test_spec_mirrors_pipeline_config(mirror: type[BaseModel], original: str) -> None:
-    import importlib
+def test_crd_pipeline_and_worker_env_come_from_the_one_job_model() -> None:
+    """No mirror: the VideoJob spec is a JobConfig, the pipeline's JobConfig is the same class, and the CRD's job
+    sections are its fields in camelCase with its defaults."""
+    from videojob.pipeline import config as pipeline_config
+    from videojob.pipeline.detect import config as detect_config
 
-    module, name = original.split(":")
-    theirs: type[BaseModel] = getattr(importlib.import_module(module), name)
-    assert list(mirror.model_fields) == list(theirs.model_fields), "field names must mirror JobConfig"
-    for field, info in theirs.model_fields.items():
-        mine = mirror.model_fields[field].get_default(call_default_factory=True)
-        default = info.get_default(call_default_factory=True)
-        if isinstance(default, tuple):
-            default = list(default)
-        assert mine == default, f"{name}.{field}: default {default!r} in the pipeline, {mine!r} in the CRD"
+    assert issubclass(VideoJobSpec, jobmodel.JobConfig)
+    assert pipeline_config.JobConfig is jobmodel.JobConfig
+    assert detect_config.DetectorConfig is jobmodel.DetectorConfig
+    props = schema()["properties"]["spec"]["properties"]
+    for section in jobmodel.JOB_SECTIONS:
+        model = jobmodel.JobConfig.model_fields[section].annotation
+        assert isinstance(model, type) and issubclass(model, BaseModel)
+        crd_fields = props[section]["properties"]
+        assert list(crd_fields) == [to_camel(f) for f in model.model_fields]
+        for name, info in model.model_fields.items():
+            default = info.get_default(call_default_factory=True)
+            if isinstance(default, tuple):
+                default = list(default)
+            if default is not None:
+                assert crd_fields[to_camel(name)].get("default") == default, f"{section}.{name}"
+    region = props["detector"]["properties"]["regions"]["items"]["properties"]
+    assert list(region) == ["left", "top", "width", "height"], "kubectl's YAML 1.1 reads a bare y: as true"
+
+
+def test_worker_env_is_the_job_model_by_field_name() -> None:
+    """What the CRD takes in camelCase reaches VIDEOJOB_CONFIG in snake_case, and the pipeline reads it back."""
+    from videojob.operator.builders import build_segment_job, context_from_body
+
+    spec = {
+        "input": {"claimName": "m", "path": "a.mp4"},
+        "output": {"path": "b.mp4"},
+        "detector": {
+            "kind": "static",
+            "sampleEvery": 3,
+            "regions": [{"left": 0.1, "top": 0.2, "width": 0.3, "height": 0.4}],
+        },
+        "operation": {"kind": "fill", "fillColor": [1, 2, 3]},
+        "segmentation": {"minFramesPerSegment": 5},
+        "encode": {"encoder": "software", "quality": 30},
+    }
+    ctx = context_from_body({"metadata": {"name": "j", "namespace": "n", "uid": "u"}, "spec": spec}, default_image="i")
+    job = build_segment_job(ctx, 2)
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    sent = json.loads(env["VIDEOJOB_CONFIG"])
+    assert sent["detector"]["sample_every"] == 3 and sent["detector"]["regions"] == [
+        {"x": 0.1, "y": 0.2, "w": 0.3, "h": 0.4}
+    ]
+    assert sent["segmentation"]["min_frames_per_segment"] == 5
+    config = jobmodel.JobConfig.model_validate(sent)
+    assert config == jobmodel.JobConfig.model_validate(
+        {k: spec[k] for k in ("detector", "operation", "segmentation", "encode")}
+    )
+    assert config.operation.fill_color == (1, 2, 3) and config.encode.quality == 30
 
 
 def test_defaulted_spec_round_trips_into_pipeline_config() -> None:

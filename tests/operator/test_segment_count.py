@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from videojob.common.jobmodel import SegmentationConfig as SegmentationSpec
 from videojob.operator.controller import Controller
 from videojob.operator.settings import OperatorSettings
-from videojob.operator.spec import SegmentationSpec
 
 UID = "6f1c2d3e-aaaa-bbbb-cccc-000000000001"
 
