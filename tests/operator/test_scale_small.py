@@ -17,8 +17,9 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
 def _tiny(videojobs: VideoJobs, out: str, segments: int, parallel: int) -> dict[str, Any]:
-    spec = videojobs.spec(out=out, segments=segments)
-    spec["segmentation"] = {"segments": segments, "minFramesPerSegment": 1}
+    # One pod per segment: the operator's busiest mode (a pod and its events per segment).
+    spec = videojobs.spec(out=out, segments=segments, mode="pod-per-segment")
+    spec["segmentation"]["minFramesPerSegment"] = 1
     spec["maxParallelPods"] = parallel
     spec["resources"] = {"cpu": "100m", "memory": "256Mi"}
     return spec
