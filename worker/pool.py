@@ -16,14 +16,18 @@ from videojob.pipeline.plan import SegmentPlan
 from videojob.pipeline.segment import trusted_result
 from videojob.pipeline.segmentdetect import shared_detector
 
-from .claims import Claim, Claimer, Heartbeat, Refused
+from .claims import STALE_SECONDS, Claim, Claimer, Heartbeat, Refused
 from .environment import WorkerEnv
 from .stages import Timings, progress_reporter
 
+WAIT_SECONDS = 1.0  # between looks at segments other workers hold
+
 
 def holder_name() -> str:
-    """The pod's name (Kubernetes sets HOSTNAME to it) and the process, so that a restarted container differs."""
-    return f"{os.environ.get('HOSTNAME') or socket.gethostname()}/{os.getpid()}"
+    """The pod's name (VIDEOJOB_POD_NAME, from the downward API: an Indexed Job's pod's hostname is `<job>-<index>`,
+    the same for a slot's replacement) and the process, so that a restarted container differs."""
+    pod = os.environ.get("VIDEOJOB_POD_NAME") or os.environ.get("HOSTNAME") or socket.gethostname()
+    return f"{pod}/{os.getpid()}"
 
 
 def scan_order(total: int, slot: int, slots: int) -> Iterator[int]:
@@ -35,7 +39,9 @@ def scan_order(total: int, slot: int, slots: int) -> Iterator[int]:
 class PoolRun:
     def __init__(self, env: WorkerEnv, plan: SegmentPlan) -> None:
         self.env, self.plan = env, plan
-        self.claimer = Claimer(env.workdir, holder_name(), env.retries)
+        # VIDEOJOB_CLAIM_STALE_SECONDS: the heartbeat age that makes a claim a dead worker's (tests shorten it).
+        stale = float(os.environ.get("VIDEOJOB_CLAIM_STALE_SECONDS") or STALE_SECONDS)
+        self.claimer = Claimer(env.workdir, holder_name(), env.retries, timeout=stale)
         self.digest = plan.digest(env.workdir)
         self.done: list[int] = []
         self.skipped = 0
@@ -47,9 +53,10 @@ class PoolRun:
         found, _ = trusted_result(self.env.workdir, self.plan.segments[index], self.digest, hash_media=False)
         return found is not None
 
-    def one_pass(self) -> bool:
-        """One look at every segment, claiming and processing what is free; True when one was processed."""
-        worked = False
+    def one_pass(self) -> tuple[bool, bool]:
+        """One look at every segment, claiming and processing what is free: (one was processed, one is still
+        held by another worker)."""
+        worked = held = False
         slots = self.env.slots or 1
         for index in scan_order(len(self.plan.segments), self.env.index or 0, slots):
             if self.finished(index):
@@ -58,10 +65,11 @@ class PoolRun:
             if isinstance(got, Refused):
                 raise BadInputError(f"segment {index}: {got.error}")
             if got is None:
+                held = True
                 continue
             self.run(index, got)
             worked = True
-        return worked
+        return worked, held
 
     def run(self, index: int, claim: Claim) -> None:
         started = time.monotonic()
@@ -96,8 +104,14 @@ def pool(env: WorkerEnv) -> dict[str, Any]:
         shared_detector(cfg.detector)  # the model loads once, here, for every segment this pod takes
     timings.mark("model")
     run = PoolRun(env, plan)
-    while run.one_pass():
-        pass  # another pass: a segment released by a failed attempt (here or elsewhere) may be free again
+    while True:
+        worked, held = run.one_pass()
+        if not worked and not held:
+            break  # every segment is finished
+        if not worked:
+            # The rest is held by other workers: stay until they finish it, to take over a dead one's claim. A worker
+            # that left here instead would let the Job complete (every slot done) with that segment missing.
+            time.sleep(WAIT_SECONDS)
     return {
         "slot": env.index,
         "segments": len(run.done),

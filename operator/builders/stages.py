@@ -133,7 +133,12 @@ def build_pool_job(ctx: ChildContext, segments: int) -> dict[str, Any]:
     heartbeat is stale. Per-segment retries are counted in the claims (VIDEOJOB_RETRIES_PER_SEGMENT)."""
     slots = pool_slots(ctx, segments)
     env = {"VIDEOJOB_RETRIES_PER_SEGMENT": str(ctx.spec.retries_per_segment), "VIDEOJOB_POOL_SLOTS": str(slots)}
-    return _indexed_segment_job(ctx, slots, slots, "pool", env)
+    job = _indexed_segment_job(ctx, slots, slots, "pool", env)
+    # Claims name their holder by pod: the pod's hostname is `<job>-<slot>`, the same for a slot's replacement.
+    job["spec"]["template"]["spec"]["containers"][0]["env"].append(
+        {"name": "VIDEOJOB_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+    )
+    return job
 
 
 def is_pool_job(job: dict[str, Any]) -> bool:

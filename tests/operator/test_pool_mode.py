@@ -56,6 +56,7 @@ def test_pool_job_runs_p_workers_with_the_pod_per_segment_rules() -> None:
     env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
     assert env["VIDEOJOB_RETRIES_PER_SEGMENT"] == "4" and env["VIDEOJOB_POOL_SLOTS"] == "3"
     assert "fieldRef" in env["JOB_COMPLETION_INDEX"]  # the worker's slot
+    assert env["VIDEOJOB_POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}  # who holds a claim
     # Everything else as one pod per segment: failure policy, retries per index, TTL, labels, deadlines.
     for key in ("podFailurePolicy", "backoffLimitPerIndex", "maxFailedIndexes", "ttlSecondsAfterFinished", "suspend"):
         assert spec[key] == per_segment["spec"][key], key

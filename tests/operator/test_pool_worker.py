@@ -102,3 +102,17 @@ def test_a_segment_out_of_retries_fails_the_pool_worker(job: dict[str, str], tmp
     rc, message, err = finish(*start("pool", job, 0, tmp_path))
     assert rc == 2, err
     assert message["error"] == "segment 5: RuntimeError: encoder crashed"
+
+
+def test_a_worker_stays_for_a_segment_another_holds_and_takes_it_over_when_its_holder_dies(
+    job: dict[str, str], tmp_path: Path
+) -> None:
+    """The holder of segment 3 died (its heartbeat stopped): the worker does the rest, then waits for that claim to
+    go stale and does it too, rather than leaving (the Job would complete without segment 3)."""
+    path = claim_path(Path(job["VIDEOJOB_WORKDIR"]), 3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(Claim(holder="dead-pod/1").__dict__))
+    rc, message, err = finish(*start("pool", {**job, "VIDEOJOB_CLAIM_STALE_SECONDS": "3"}, 0, tmp_path))
+    assert rc == 0, err
+    assert message["segments"] == SEGMENTS and message["frames"] == 96
+    assert not path.exists()
