@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -39,7 +40,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from cluster.fixtures import KubeCluster, start_cluster  # noqa: E402
+from cluster.fixtures import POD_UID, KubeCluster, start_cluster  # noqa: E402
 from cluster.scale import cpu_seconds, summary, wait_succeeded  # noqa: E402
 from kubernetes import client  # noqa: E402
 
@@ -108,6 +109,9 @@ def run(
             for i in range(args.jobs)
         }
     jobs.clip(frames=frames, width=width, height=height)
+    # Made here: 50 detect pods making one new output folder at once race on its mkdir (pipeline/container.py).
+    (jobs.volume / "out").mkdir()
+    os.chown(jobs.volume / "out", POD_UID, POD_UID)
     op = conf.Operator(
         kube, ns, sa_config, log_dir / f"operator-{scenario}", env={"VIDEOJOB_RESYNC_SECONDS": str(args.resync)}
     )
