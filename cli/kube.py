@@ -17,6 +17,7 @@ from typing import Any
 from videojob.operator import api, naming
 
 from .cluster import CliError, Cluster
+from .jobopts import add_job_options, camel_sections, job_sections
 from .kubeview import FINAL, Watcher, describe
 from .messages import validation_line
 from .output import FORMATS, as_list, dump, table
@@ -117,26 +118,20 @@ def _add_submit(sub: Any, common: argparse.ArgumentParser, fmt: argparse.Argumen
         help="print the VideoJob instead of creating it: client (checked here) or server (also checked by the "
         "API server's schema and rules, nothing stored)",
     )
-    s.add_argument(
-        "--op",
-        choices=["blur", "pixelate", "fill", "inpaint", "none"],
-        default="blur",
-        help="what happens to the regions (default blur)",
+    add_job_options(
+        s,
+        {
+            "--model": "YOLO weights: relative = on the claim, absolute = in the worker image; never downloaded",
+            "--template": "template image on the claim, for --detector template",
+        },
     )
-    s.add_argument(
-        "--detector",
-        choices=["yolo", "template", "static", "none"],
-        help="default: static with --region, template with --template, yolo with --model",
-    )
-    s.add_argument("--model", help="YOLO weights: relative = on the claim, absolute = in the image")
-    s.add_argument("--template", help="template image on the claim, for --detector template")
-    s.add_argument("--region", action="append", default=[], metavar="X,Y,W,H", help="fixed region in 0..1 (repeatable)")
-    s.add_argument("--classes", help="YOLO class ids, comma separated (default 0: person)")
-    s.add_argument("--dense", action="store_true", help="segments re-detect on their own frames")
-    s.add_argument("--segments", type=int, help="number of segments (default: planned from the video)")
     s.add_argument("--gpus", type=int, help="GPUs per segment pod (0: CPU, software encoding; default 1)")
     s.add_argument("--gpu-resource", help="extended resource for GPUs, e.g. nvidia.com/gpu or nvidia.com/mig-1g.10gb")
-    s.add_argument("--cpu", metavar="QUANTITY", help="CPU request of each worker pod, e.g. 500m or 2 (default 2)")
+    s.add_argument(
+        "--cpu",
+        metavar="QUANTITY",
+        help="CPU request of every worker pod, e.g. 500m or 2 (default: detect 500m, segments 1, finalize 1)",
+    )
     s.add_argument(
         "--memory", metavar="QUANTITY", help="memory request and limit of each worker pod, e.g. 2Gi (default 4Gi)"
     )
@@ -151,13 +146,6 @@ def _add_submit(sub: Any, common: argparse.ArgumentParser, fmt: argparse.Argumen
     s.add_argument("--runtime-class", help="RuntimeClass of the worker pods, e.g. nvidia")
     s.add_argument("--image", help="worker image (default: the operator's)")
     s.add_argument("--max-parallel", type=int, help="segment pods running at once (default 8)")
-    s.add_argument("--codec", choices=["h264", "hevc"], help="output codec (default h264)")
-    s.add_argument(
-        "--encoder", choices=["auto", "nvenc", "software"], help="auto: NVENC when the pod has a GPU (default)"
-    )
-    s.add_argument(
-        "--hwaccel", choices=["auto", "cuda", "none"], help="segment decoding: NVDEC (cuda) or software (none)"
-    )
     s.add_argument("--s3-endpoint", metavar="URL", help="S3-compatible server of s3:// URLs (default: AWS S3)")
     s.add_argument("--s3-region", metavar="REGION", help="region of the s3:// buckets")
     s.add_argument(
@@ -199,23 +187,15 @@ def _places(args: argparse.Namespace) -> dict[str, Any]:
 
 def build_spec(args: argparse.Namespace) -> dict[str, Any]:
     """The VideoJob spec the options describe (camelCase, only what was given: the CRD fills defaults)."""
-    detector: dict[str, Any] = {}
-    kind = args.detector or (
-        "static" if args.region else "template" if args.template else "yolo" if args.model else "none"
-    )
-    detector["kind"] = kind
-    if args.region:
-        detector["regions"] = [_region(r) for r in args.region]
-    for key, value in (("model", args.model), ("template", args.template)):
-        if value:
-            detector[key] = value
-    if args.classes:
-        detector["classes"] = _classes(args.classes)
-    if args.dense:
-        detector["dense"] = True
-    spec: dict[str, Any] = {**_places(args), "detector": detector, "operation": {"kind": args.op}}
-    if args.segments:
-        spec["segmentation"] = {"segments": args.segments}
+    from pydantic import ValidationError
+
+    try:
+        job = camel_sections(job_sections(args))
+    except ValidationError as e:
+        raise CliError(f"invalid job: {validation_line(e)}") from None
+    except ValueError as e:
+        raise CliError(f"invalid job: {e}") from None
+    spec: dict[str, Any] = {**_places(args), **job}
     resources = {
         k: v
         for k, v in (
@@ -228,11 +208,6 @@ def build_spec(args: argparse.Namespace) -> dict[str, Any]:
     }
     if resources:
         spec["resources"] = resources
-    encode = {k: v for k, v in (("codec", args.codec), ("encoder", args.encoder)) if v}
-    if encode:
-        spec["encode"] = encode
-    if args.hwaccel:
-        spec["decode"] = {"hwaccel": args.hwaccel}
     if args.node_selector:
         spec["nodeSelector"] = _node_selector(args.node_selector)
     for key, value in (
@@ -243,7 +218,6 @@ def build_spec(args: argparse.Namespace) -> dict[str, Any]:
     ):
         if value is not None:
             spec[key] = value
-    from pydantic import ValidationError
     from videojob.operator.spec import VideoJobSpec
 
     try:
@@ -251,23 +225,6 @@ def build_spec(args: argparse.Namespace) -> dict[str, Any]:
     except ValidationError as e:
         raise CliError(f"invalid job: {validation_line(e)}") from None
     return spec
-
-
-def _region(text: str) -> dict[str, float]:
-    try:
-        x, y, w, h = (float(v) for v in text.split(","))
-    except ValueError:
-        raise CliError(f"--region {text!r}: expected X,Y,W,H as four numbers in 0..1") from None
-    return {"left": x, "top": y, "width": w, "height": h}
-
-
-def _classes(text: str) -> list[int]:
-    try:
-        return [int(c) for c in text.split(",") if c.strip()]
-    except ValueError:
-        raise CliError(
-            f"--classes {text!r}: expected YOLO class ids as comma-separated numbers (0 is person)"
-        ) from None
 
 
 def _node_selector(values: list[str]) -> dict[str, str]:

@@ -9,6 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from videojob.common.jobmodel import JobConfig
+
+from .jobopts import add_job_options, count_or_auto, job_sections
+
 
 def add_parsers(sub: Any) -> None:
     run = sub.add_parser("run", help="process a video on this machine with a pool of worker processes")
@@ -37,70 +41,12 @@ def add_parsers(sub: Any) -> None:
 
 
 def _add_job_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--op",
-        choices=["blur", "pixelate", "fill", "inpaint", "none"],
-        default="blur",
-        help="what happens to the regions (default blur)",
-    )
-    p.add_argument(
-        "--detector",
-        choices=["yolo", "template", "static", "none"],
-        default=None,
-        help="default: static when --region is given, template with --template, yolo with --model",
-    )
-    p.add_argument("--model", help="local YOLO weights (.pt); never downloaded")
-    p.add_argument("--classes", type=class_ids, default=[0], help="YOLO class ids, comma separated (default 0: person)")
-    p.add_argument("--confidence", type=float, default=0.25, help="YOLO detections below this score are dropped")
-    p.add_argument("--template", help="image to find, for --detector template")
-    p.add_argument(
-        "--region",
-        action="append",
-        default=[],
-        metavar="X,Y,W,H",
-        help="fixed region in normalized coordinates (repeatable)",
-    )
-    p.add_argument(
-        "--device",
-        choices=["cpu", "auto", "cuda"],
-        default="auto",
-        help="where region operations run: cpu (OpenCV), cuda (batched torch), auto (cuda when there is one)",
-    )
-    p.add_argument("--sample-every", type=int, default=5, help="detect on every k-th frame when planning")
-    p.add_argument("--dense", action="store_true", help="detect on every frame inside the segments")
-    p.add_argument(
-        "--padding", type=float, default=0.1, help="grow each region by this fraction of its size (default 0.1)"
-    )
+    add_job_options(p, {"--model": "local YOLO weights (.pt); never downloaded"})
     p.add_argument(
         "--workers",
         type=workers_arg,
         default=None,
         help="worker processes, or auto (the default): one per two cores, at most one per segment",
-    )
-    p.add_argument("--segments", type=count_or_auto, default=None, help="number of segments, or auto (the default)")
-    p.add_argument("--codec", choices=["h264", "hevc"], default="h264", help="output codec (default h264)")
-    p.add_argument(
-        "--encoder",
-        choices=["auto", "nvenc", "software"],
-        default="auto",
-        help="auto: NVENC when an NVIDIA GPU can encode here, else software (x264/x265)",
-    )
-    p.add_argument("--quality", type=int, default=18, help="CRF (software) or CQ (NVENC)")
-    p.add_argument("--preset", default="veryfast", help="encoder preset (x264/x265 names; mapped for NVENC)")
-    p.add_argument(
-        "--threads", type=int, default=0, help="encoder threads per worker (default: the cores shared among workers)"
-    )
-    p.add_argument(
-        "--hwaccel",
-        choices=["auto", "cuda", "none"],
-        default="auto",
-        help="segment decoding: cuda (NVDEC), none (software), auto (NVDEC when a CUDA device can be opened)",
-    )
-    p.add_argument(
-        "--encode-stage",
-        choices=["segment", "finalize"],
-        default="segment",
-        help="segment: each segment encodes its part (default); finalize: one encode of the whole output at the end",
     )
     p.add_argument("--workdir", type=Path, help="keep intermediate files here; a rerun with the same one resumes")
     p.add_argument("--keep-workdir", action="store_true", help="keep the temporary working directory afterwards")
@@ -117,72 +63,22 @@ def media_arg(text: str) -> Any:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def count_or_auto(text: str) -> int | None:
-    """A positive count, or None for `auto`. argparse turns the ValueError into a one-line usage error."""
-    if text.strip().lower() == "auto":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number or auto, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number or auto, got {text!r}")
-    return value
-
-
 def workers_arg(text: str) -> int | None:
     # 0 used to be accepted and quietly meant one worker; a count that cannot be meant is refused instead.
     return count_or_auto(text)
 
 
-def class_ids(text: str) -> list[int]:
-    try:
-        return [int(c) for c in text.split(",") if c.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected YOLO class ids as comma-separated numbers (0 is person), got {text!r}"
-        ) from None
-
-
 def build_config(args: argparse.Namespace) -> Any:
-    from videojob.pipeline.config import DecodeConfig, EncodeConfig, JobConfig, OperationConfig, SegmentationConfig
-    from videojob.pipeline.detect import DetectorConfig, NormRegion
-
-    kind = args.detector or (
-        "static" if args.region else "template" if args.template else "yolo" if args.model else "none"
-    )
-    detector = DetectorConfig(
-        kind=kind,
-        model=args.model,
-        classes=args.classes,
-        confidence=args.confidence,
-        template=args.template,
-        regions=[NormRegion.parse(r) for r in args.region],
-        sample_every=args.sample_every,
-        dense=args.dense,
-        padding=args.padding,
-    )
-    seg = SegmentationConfig(segments=args.segments)
+    """JobConfig from the shared job options (unset ones: the model's defaults)."""
+    config = JobConfig.model_validate(job_sections(args))
     if args.segments is None:
         # At least one segment per worker, so that none of them idles; auto workers: one per two cores.
         from videojob.pipeline.runner import auto_workers
 
+        seg = config.segmentation
         wanted = args.workers or auto_workers()
-        seg = seg.model_copy(update={"min_segments": min(wanted, seg.max_segments)})
-    return JobConfig(
-        detector=detector,
-        operation=OperationConfig(kind=args.op, device=args.device),
-        segmentation=seg,
-        encode=EncodeConfig(
-            codec=args.codec,
-            encoder=args.encoder,
-            quality=args.quality,
-            preset=args.preset,
-            stage=args.encode_stage,
-            threads=args.threads,
-        ),
-        decode=DecodeConfig(hwaccel=args.hwaccel),
-    )
+        config.segmentation = seg.model_copy(update={"min_segments": min(wanted, seg.max_segments)})
+    return config
 
 
 def _fail(message: str) -> int:

@@ -63,7 +63,7 @@ class NormRegion(BaseModel):
     def _inside_frame(self) -> NormRegion:
         if self.x + self.w > 1.0 + 1e-9 or self.y + self.h > 1.0 + 1e-9:
             raise ValueError(
-                f"region {self.x},{self.y},{self.w},{self.h} extends past the frame (x+w and y+h must be <= 1)"
+                f"region extends past the frame: x+w and y+h must be <= 1 (got {self.x},{self.y},{self.w},{self.h})"
             )
         return self
 
