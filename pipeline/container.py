@@ -21,8 +21,9 @@ def check_output_place(
     parent that is missing (local mode) or cannot be made inside `volume` (a pod's output volume, where finalize
     makes it), a place that is not writable, a suffix no muxer takes, a container that cannot hold the streams.
 
-    Both local mode (runner.run_local) and the cluster's detect pod ask this. What it makes to find out (missing
-    folders, a temp file) it removes again: a job that fails later leaves nothing behind.
+    Both local mode (runner.run_local) and the cluster's detect pod ask this. The temp file it writes to find out is
+    removed again; missing folders it makes stay (finalize needs them, and another job's detect pod may be checking
+    an output in the same new folder at the same moment: removing it would make that check fail).
 
     An object output (`s3://`): its bucket must exist and take the credentials; the muxer check runs on a temp file
     in `scratch` (default: the system's temp directory), where finalize will write it before the upload.
@@ -34,37 +35,26 @@ def check_output_place(
         return
     if output_path.is_dir():
         raise BadInputError(f"output {output_path} is a directory; give a file name such as {output_path / 'out.mp4'}")
-    made = _make_parents(output_path.parent, volume)
-    try:
-        check_output(input_path, output_path, codec)
-    finally:
-        for folder in reversed(made):  # finalize makes them again (atomic_path)
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+    _make_parents(output_path.parent, volume)
+    check_output(input_path, output_path, codec)
 
 
-def _make_parents(parent: Path, volume: Path | None) -> list[Path]:
-    """The folders made for `parent`, outermost first. Without a volume the parent must exist already."""
+def _make_parents(parent: Path, volume: Path | None) -> None:
+    """Make `parent` inside `volume`. Without a volume the parent must exist already."""
     if parent.is_dir():
-        return []
+        return
     if volume is None or not parent.is_relative_to(volume):
         raise BadInputError(f"output directory {parent} does not exist; create it first")
     missing = [p for p in [parent, *parent.parents] if p.is_relative_to(volume) and not p.is_dir()]
     missing.reverse()
-    made: list[Path] = []
     try:
         for folder in missing:
-            folder.mkdir()
-            made.append(folder)
+            folder.mkdir(exist_ok=True)  # another pod may make it at the same moment
     except OSError as exc:
-        for folder in reversed(made):
-            with contextlib.suppress(OSError):
-                folder.rmdir()
         reason = "a file of that name is in the way" if isinstance(exc, FileExistsError) else exc.strerror
         raise BadInputError(
             f"output directory {parent} cannot be created ({reason}); choose another output path"
         ) from exc
-    return made
 
 
 def check_output(input_path: Media, output_path: Path, codec: str, shown: str | None = None) -> None:
