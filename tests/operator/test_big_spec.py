@@ -14,15 +14,18 @@ from videojob.pipeline.probe import probe
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
-def big_affinity(values: int = 5000) -> dict:
-    """A valid preferred node affinity of ~315 KiB: label values of 62 characters that no node has."""
-    expression = {
-        "key": "videojob.test/never",
-        "operator": "In",
-        "values": [f"v{i:05d}-{'x' * 55}" for i in range(values)],
-    }
-    term = {"weight": 1, "preference": {"matchExpressions": [expression]}}
-    return {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [term]}}
+def big_affinity(terms: int = 5) -> dict:
+    """A valid preferred node affinity of ~320 KiB inside the CRD's bounds (16 expressions of 64 values per term):
+    label values of 62 characters that no node has."""
+
+    def expression(t: int, e: int) -> dict:
+        values = [f"v{t:02d}{e:02d}{i:02d}-{'x' * 55}" for i in range(64)]
+        return {"key": f"videojob.test/never-{e}", "operator": "In", "values": values}
+
+    preferred = [
+        {"weight": 1, "preference": {"matchExpressions": [expression(t, e) for e in range(16)]}} for t in range(terms)
+    ]
+    return {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": preferred}}
 
 
 def test_a_spec_over_256_kib_is_processed_and_deletable(kube, operator, videojobs) -> None:
