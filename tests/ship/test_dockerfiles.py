@@ -118,13 +118,17 @@ def test_images_pinned_multistage_nonroot(name: str) -> None:
     assert env["HOME"] == "/tmp"
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"
     assert [c.value[0] for c in final if c.cmd.upper() == "WORKDIR"][-1] == "/tmp"
-    # Nothing is fetched or installed from a package index in the final stage (apt only for python3 itself).
+    # Nothing is fetched from a package index in the final stage (apt only for python3 itself): pip only installs
+    # the builder's wheel of the project, --no-index.
     for line in runs(final):
-        assert not re.search(r"\b(pip|curl|wget)\b", line), line
-    # Only the built venv crosses from the builder.
+        assert not re.search(r"\b(curl|wget)\b", line), line
+        for pip in re.findall(r"\bpip install[^&;|]*", line):
+            assert "--no-index" in pip and "--no-deps" in pip and "/dist/" in pip, pip
+    # Only the built venv, and the project's wheel where the builder makes one, cross from the builder: the venv
+    # first, so that a code change (a new wheel) leaves its layer cached.
     copies = [c for c in final if c.cmd.upper() == "COPY"]
-    assert [c.value for c in copies] == [("/opt/venv", "/opt/venv")]
-    assert [c.flags for c in copies] == [("--from=builder",)]
+    assert [c.value for c in copies] in ([("/opt/venv", "/opt/venv")], [("/opt/venv", "/opt/venv"), ("/dist", "/dist")])
+    assert {c.flags for c in copies} == {("--from=builder",)}
 
 
 @pytest.mark.parametrize("name", DOCKERFILES)
@@ -223,9 +227,20 @@ def test_worker_entrypoint_env_and_pins_match_pyproject() -> None:
         picked.append(out.stdout.strip())
     assert picked == [f"opencv-python-headless{pin(PYPROJECT['dependencies'], 'opencv-python-headless')}"]
     assert "pip uninstall -y opencv-python opencv-contrib-python" in steps
-    # The builder checks what it built: torch in the full flavour, no torch at all in the slim one.
-    assert 'python -c "import torch, torchvision, ultralytics"' in steps
-    assert "assert not u.find_spec('torch')" in steps
+    # The image checks what it holds: torch in the full flavour, no torch at all in the slim one.
+    checks = " ".join(runs(stages(cmds)[-1]))
+    assert 'python -c "import torch, torchvision, ultralytics"' in checks
+    assert "assert not u.find_spec('torch')" in checks
+
+
+def test_a_code_change_leaves_the_worker_venv_layer_alone() -> None:
+    """The full worker's venv is 6 GB: the builder installs the project as a wheel outside it (/dist), so the
+    runtime stage's copy of the venv keeps its content digest across code changes and stays a cached layer."""
+    builder = stages(parse("Dockerfile.worker"))[0]
+    first_source = next(i for i, c in enumerate(builder) if c.cmd.upper() == "COPY" and c.value[0] != "pyproject.toml")
+    after = runs(builder[first_source:])
+    assert after and all("/opt/venv" not in line for line in after), after
+    assert any("pip wheel --no-deps --wheel-dir /dist /src" in line for line in after), after
 
 
 def test_slim_worker_runs_static_and_template_without_torch(tmp_path: Path) -> None:
