@@ -554,7 +554,10 @@ def _with_succeeded_pods(js: JobState, pods: list[dict[str, Any]]) -> JobState:
     completed = js.completed | done
     total = js.completions
     complete = js.complete or (total is not None and len(completed) >= total and not js.failure)
-    return dataclasses.replace(js, completed=completed, complete=complete)
+    # The Job's `active` still counts the pods that succeeded since its last sync: they are not running.
+    active = max(0, js.active - len(done - js.completed))
+    ready = min(js.ready, active)
+    return dataclasses.replace(js, completed=completed, complete=complete, active=active, ready=ready)
 
 
 def _finished_at(raw: dict[str, Any]) -> str:

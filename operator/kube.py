@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any
 
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
 from . import api
-from .jobcache import JobCache
+from .jobcache import JobCache, PodCache
 
 TIMEOUT = (5, 30)  # connect, read seconds: never hang a handler on a dead API server
 
@@ -40,8 +41,9 @@ def _refusal(e: ApiException) -> str:
 
 
 class Kube:
-    def __init__(self, jobs: JobCache | None = None) -> None:
+    def __init__(self, jobs: JobCache | None = None, pods: PodCache | None = None) -> None:
         self.jobs = jobs
+        self.pods = pods
         client = kubernetes.client.ApiClient()
         self.core = kubernetes.client.CoreV1Api(client)
         self.batch = kubernetes.client.BatchV1Api(client)
@@ -80,12 +82,19 @@ class Kube:
             raise
 
     def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """From the pod watch's cache once a LIST seeded the selector (handlers/children.py), else a LIST."""
+        if self.pods is not None and (cached := self.pods.get(namespace, selector)) is not None:
+            return cached
+        listed_at = time.monotonic()
         data = _json(
             self.core.list_namespaced_pod(
                 namespace, label_selector=selector, _preload_content=False, _request_timeout=TIMEOUT
             )
         )
-        return list(data.get("items") or [])
+        items = list(data.get("items") or [])
+        if self.pods is not None:
+            self.pods.seed(namespace, selector, items, listed_at)
+        return items
 
     def delete_pod(self, namespace: str, name: str, uid: str | None = None, grace_seconds: int | None = None) -> bool:
         """Delete a pod so that a fresh one can replace it; uid guards against a newer pod of the same name.

@@ -1,6 +1,6 @@
 """Watches on what the VideoJobs own: their Jobs and the Jobs' pods (by the labels the builders set). A change
 wakes the owning VideoJob's loop (videojob.py), which reconciles level-triggered as always; the periodic resync
-stays as the safety net. The Jobs seen are cached, so that a tick reads its Job without a GET."""
+stays as the safety net. The Jobs and pods seen are cached, so that a round reads them without a GET or LIST."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import kopf
 from .. import api
 from ..naming import labels
 from . import wake
-from .videojob import JOBS
+from .videojob import JOBS, PODS
 
 # Every child of every VideoJob carries these (naming.labels).
 _MANAGED = {"app.kubernetes.io/managed-by": labels("x", "detect")["app.kubernetes.io/managed-by"]}
@@ -29,8 +29,12 @@ async def job_changed(event: kopf.RawEvent, body: kopf.Body, namespace: str | No
 
 
 @kopf.on.event("", "v1", "pods", labels=_MANAGED)
-async def pod_changed(body: kopf.Body, namespace: str | None, **_: Any) -> None:
+async def pod_changed(event: kopf.RawEvent, body: kopf.Body, namespace: str | None, **_: Any) -> None:
     assert namespace is not None
+    if event.get("type") == "DELETED":
+        PODS.drop(namespace, (body.get("metadata") or {}).get("name", ""))
+    else:
+        PODS.put(namespace, dict(event.get("object") or body))
     # A pod that ended is seen here before its Job's status says so (the Job controller batches its syncs):
     # the woken round reads the pods, and a stage hands over on the pod's end.
     wake.wake_label(namespace, (body.get("metadata") or {}).get("labels", {}).get(_JOB_LABEL, ""), pods=True)

@@ -18,7 +18,7 @@ from urllib3.exceptions import HTTPError
 
 from .. import api, metrics
 from ..controller import Controller, expires_at
-from ..jobcache import JobCache
+from ..jobcache import JobCache, PodCache
 from ..kube import Kube, configure
 from ..naming import child_name, selector
 from ..settings import OperatorSettings
@@ -28,6 +28,8 @@ from . import wake
 SETTINGS = OperatorSettings.from_env()
 # Jobs as the watch saw them (children.py); a copy older than a few resync periods is read from the API again.
 JOBS = JobCache(max_age=max(60.0, 6 * SETTINGS.resync_seconds))
+# Pods as the watch saw them; a selector is listed again from the API this often (the repair of a stalled watch).
+PODS = PodCache(max_age=max(60.0, 6 * SETTINGS.resync_seconds))
 log = logging.getLogger("videojob.operator")
 _controller: Controller | None = None
 # Status this process wrote last, per uid: the watch may lag behind our own patch by a tick.
@@ -41,7 +43,7 @@ def controller() -> Controller:
     global _controller
     if _controller is None:
         configure()
-        _controller = Controller(Kube(JOBS), SETTINGS)
+        _controller = Controller(Kube(JOBS, PODS), SETTINGS)
     return _controller
 
 

@@ -59,14 +59,18 @@ def test_forty_segments_in_one_job(kube, namespace, operator_kubeconfig, videojo
 
 
 def test_five_concurrent_jobs(kube, namespace, operator_kubeconfig, videojobs, tmp_path: Path):
-    # Two segments of 5 s of 320x180 each: long enough that a polling timer would have ticked in their run.
-    videojobs.clip(frames=240, width=320, height=180)
+    # Two segments of 10 s of 320x180 each at x264's veryslow preset (about 1.5 s of CPU per segment alone, several
+    # seconds with ten pods on two cores): long enough that a polling timer would have ticked in their run, and
+    # that both pods of a job run together for a while (the steady window measured below).
+    videojobs.clip(frames=480, width=320, height=180)
     # Made here: detect pods making one new output folder at once race on its mkdir (pipeline/container.py
     # _make_parents: FileExistsError read as "a file is in the way"; and one pod removes what it made after its
     # check while another writes its probe file there). Not what this test is about.
     (videojobs.volume / "out").mkdir()
     os.chown(videojobs.volume / "out", POD_UID, POD_UID)
     specs = {f"c{i}": _tiny(videojobs, f"out/c{i}.mp4", 2, 2) for i in range(5)}
+    for spec in specs.values():
+        spec["encode"]["preset"] = "veryslow"
     figures = _run(kube, namespace, operator_kubeconfig, tmp_path, videojobs, specs)
     hand = figures["handoff_seconds"]
     assert hand["missing"] == 0, hand

@@ -249,9 +249,11 @@ def test_logs_follow_streams_every_pod_of_the_job(kube: KubeCluster, namespace: 
     for prefix, who in (("[detect]", "detect"), ("[segment 0]", "seg0"), ("[segment 1]", "seg1")):
         wanted = [f"{prefix} {who} line {i}" for i in range(3)]
         assert [ln for ln in text if ln.startswith(prefix)] == wanted, (text, errors)
-    # Streamed as written (2 s apart in the pod), not read once the pod had ended.
+    # Streamed as written (2 s apart in the pod), not read once the pod had ended: the last line arrives about 2 s
+    # after the one before it. (The first lines may arrive together: on a loaded node the stream can attach after
+    # the pod printed them.)
     times = [t for t, ln in lines if ln.startswith("[segment 0]")]
-    assert times[-1] - times[0] >= 3.0, times
+    assert times[-1] - times[-2] >= 1.5, times
 
 
 def _follow_logs(kube: KubeCluster, namespace: str, proc: subprocess.Popen[str]) -> list[tuple[float, str]]:

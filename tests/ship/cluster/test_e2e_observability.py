@@ -116,22 +116,31 @@ def test_job_metrics_progress_and_dashboard(
         }
         kube.kubectl("apply", "-f", "-", input=yaml.safe_dump(job))
 
+        # Workers report progress and heartbeats to Redis (contracts.md keys, the job's uid in them), each segment
+        # to its last frame; the operator deletes the job's keys when it ends, so they are read while it runs.
+        r = redis.Redis.from_url(node_redis.local_url, decode_responses=True)
+        seen: dict[int, dict[str, str]] = {}
+
         def finished() -> dict | None:
-            st = (
-                json.loads(kube.kubectl("get", "videojob", "clip", "-n", namespace, "-o", "json").stdout).get("status")
-                or {}
-            )
+            vj = json.loads(kube.kubectl("get", "videojob", "clip", "-n", namespace, "-o", "json").stdout)
+            st = vj.get("status") or {}
+            key = f"videojob:{namespace}/clip/{vj['metadata']['uid']}"
+            for i in range(3):
+                got = r.hgetall(f"{key}:seg:{i}")
+                if got and int(got["frames"]) >= int(seen.get(i, {}).get("frames", -1)):
+                    seen[i] = got
             assert st.get("phase") != "Failed", st.get("message")
             return st if st.get("phase") == "Succeeded" else None
 
-        st = kube.wait_for("the VideoJob to succeed", finished, timeout=240)
+        st = kube.wait_for("the VideoJob to succeed", finished, timeout=240, interval=0.2)
         assert st["frames"] == {"total": 96, "done": 96}
-        # Workers reported progress and heartbeats to Redis (contracts.md keys), each segment to its last frame.
-        r = redis.Redis.from_url(node_redis.local_url, decode_responses=True)
-        seg = [r.hgetall(f"videojob:{namespace}/clip:seg:{i}") for i in range(3)]
+        uid = json.loads(kube.kubectl("get", "videojob", "clip", "-n", namespace, "-o", "json").stdout)["metadata"][
+            "uid"
+        ]
+        leftover = r.keys(f"videojob:{namespace}/clip/{uid}:*")
         r.close()
-        assert all(s and int(s["frames"]) == int(s["total"]) > 0 for s in seg), seg
-        assert sum(int(s["total"]) for s in seg) == 96
+        assert assert_segments_reported(seen) == 96
+        assert leftover == [], leftover
 
         time.sleep(4)  # a few more scrapes after the last change
         end = time.time()
@@ -161,3 +170,10 @@ def test_job_metrics_progress_and_dashboard(
     finally:
         kube.kubectl("delete", "videojobs", "--all", "-n", namespace, "--wait=true", "--timeout=60s", check=False)
         procs.stop(operator)
+
+
+def assert_segments_reported(seen: dict[int, dict[str, str]]) -> int:
+    """Every segment's hash was seen at its last frame; the frames they cover, summed."""
+    assert sorted(seen) == [0, 1, 2], seen
+    assert all(int(s["frames"]) == int(s["total"]) > 0 and float(s["ts"]) > 0 for s in seen.values()), seen
+    return sum(int(s["total"]) for s in seen.values())
