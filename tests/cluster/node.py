@@ -282,6 +282,15 @@ state = "{state}"
             if time.monotonic() > deadline:
                 raise RuntimeError(f"containerd does not answer:\n{self.log_tail('containerd')}")
             time.sleep(0.2)
+        # ctr answers before the CRI plugin has recovered its state (loading the images takes a while), and a
+        # kubelet started then exits: "validate CRI v1 runtime API ... server is not initialized yet". The CRI
+        # service logs this line just before it marks itself initialized.
+        log = self.logs / "containerd.log"
+        while "Start streaming server" not in log.read_text(errors="replace"):
+            if time.monotonic() > deadline or self.processes["containerd"].poll() is not None:
+                raise RuntimeError(f"containerd's CRI plugin did not start:\n{self.log_tail('containerd')}")
+            time.sleep(0.1)
+        time.sleep(0.2)
         self._forget_earlier_runs()
 
     def _forget_earlier_runs(self) -> None:
