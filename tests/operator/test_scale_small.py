@@ -59,10 +59,11 @@ def test_forty_segments_in_one_job(kube, namespace, operator_kubeconfig, videojo
 
 
 def test_five_concurrent_jobs(kube, namespace, operator_kubeconfig, videojobs, tmp_path: Path):
-    # Two segments of 10 s of 320x180 each at x264's veryslow preset (about 1.5 s of CPU per segment alone, several
-    # seconds with ten pods on two cores): long enough that a polling timer would have ticked in their run, and
-    # that both pods of a job run together for a while (the steady window measured below).
-    videojobs.clip(frames=480, width=320, height=180)
+    # Two segments of 30 s of 320x180 each at x264's veryslow preset (about 4 s of CPU per segment alone, far more
+    # with ten pods on two cores): long enough that a polling timer would have ticked in their run, and that both
+    # pods of a job run together for a while after both started (the steady window measured below; 10 s
+    # segments left 9-13 s of it over the five jobs, the pods' start-up on two busy cores eating the rest).
+    videojobs.clip(frames=1440, width=320, height=180)
     # Made here: detect pods making one new output folder at once race on its mkdir (pipeline/container.py
     # _make_parents: FileExistsError read as "a file is in the way"; and one pod removes what it made after its
     # check while another writes its probe file there). Not what this test is about.

@@ -151,11 +151,19 @@ def test_job_metrics_progress_and_dashboard(
                 # Grafana's variables as it would fill them for this range; evaluated as the range query it sends.
                 span = f"{max(10, int(end - start) + 5)}s"
                 expr = q.expr.replace("$__rate_interval", "30s").replace("$__range", span)
+                # The variables set to this job, as a user picking it would (DNS labels: no regex metacharacters).
+                expr = expr.replace("$namespace", namespace).replace("$job", "clip")
                 data = prom.api("query_range", query=expr, start=f"{start:.3f}", end=f"{end:.3f}", step="1")
                 values = [float(v[1]) for series in data["result"] for v in series["values"]]
                 if panel.dcgm:
                     assert values == [], expr  # parsed and evaluated by Prometheus; no DCGM exporter here
                     continue
+                if "videojob_job_failures_total" in expr or 'phase="Failed"' in expr:
+                    # This job succeeded: nothing may say it failed (the failed case: test_dashboard_prometheus.py).
+                    assert not any(v > 0 for v in values), f"panel {panel.title!r}: a failure shown by {expr}"
+                    continue
+                if any(m in expr for m in ("videojob_reconcile_errors_total", "videojob_api_errors_total")):
+                    continue  # evaluated; a labelled error counter has no series until an error happens
                 assert any(math.isfinite(v) for v in values), f"panel {panel.title!r}: no data for {expr}"
                 checked += 1
         assert checked >= 12
