@@ -27,7 +27,16 @@ from .builders import (
 )
 from .kube import ChildRefusedError, Kube
 from .naming import STAGES, child_name, selector
-from .observe import JobState, PodOutcome, completion_index, job_state, parse_time, pod_outcome, why_not_started
+from .observe import (
+    JobState,
+    PodOutcome,
+    completion_index,
+    job_state,
+    parse_time,
+    pod_outcome,
+    succeeded,
+    why_not_started,
+)
 from .settings import OperatorSettings
 from .stalls import restart_stalled
 from .status import (
@@ -251,8 +260,10 @@ class Controller:
         assert st.segments is not None
         total = st.segments.total
         pods: list[dict[str, Any]] | None = None
-        if js.failed_pods > st.segments.retries or js.active > js.ready or js.failure:
+        # A worker's pod event: read the pods (the cache), so that the last worker's end hands over at once.
+        if step.pods_changed or js.failed_pods > st.segments.retries or js.active > js.ready or js.failure:
             pods = self.kube.list_pods(ctx.namespace, selector(ctx.name, "segments"))
+            js = _with_succeeded_pods(js, pods)
         retries = st.segments.retries
         if pods is not None and not js.failure:
             retries = self._note_retries(ctx, step, "segments", pods, js.failed_pods, retries)
@@ -385,7 +396,7 @@ class Controller:
         if not (step.pods_changed or js.complete or js.failure or js.failed_pods > seen or js.active > js.ready):
             return None  # running: nothing to read
         pods = self.kube.list_pods(ctx.namespace, selector(ctx.name, stage))
-        done = [pod_outcome(p) for p in pods if (p.get("status") or {}).get("phase") == "Succeeded"]
+        done = [pod_outcome(p) for p in pods if succeeded(p)]
         if done and not js.failure:
             # One completion: its pod's success is the Job's, seen before the Job controller's batched sync.
             return done[-1]
@@ -544,11 +555,7 @@ def expires_at(body: Mapping[str, Any]) -> datetime | None:
 def _with_succeeded_pods(js: JobState, pods: list[dict[str, Any]]) -> JobState:
     """The Job's state with the indexes whose pod has succeeded counted as completed (what the Job controller
     records at its next sync); complete when that covers every index and nothing failed."""
-    done = {
-        i
-        for p in pods
-        if (p.get("status") or {}).get("phase") == "Succeeded" and (i := completion_index(p)) is not None
-    }
+    done = {i for p in pods if succeeded(p) and (i := completion_index(p)) is not None}
     if done <= js.completed:
         return js
     completed = js.completed | done

@@ -62,10 +62,28 @@ class PodOutcome:
         return kind == "bad-input" or self.exit_code == api.EXIT_BAD_INPUT
 
 
+def succeeded(pod: dict[str, Any]) -> bool:
+    """The pod has succeeded, or will: phase Succeeded, or every container terminated with exit code 0 in a pod
+    that never restarts it. Kubelet reports the exits at once but the phase only after it has torn the pod
+    down (about a second later on the test node), so this is the stage's end a hand-off waits for."""
+    status = pod.get("status") or {}
+    if status.get("phase") == "Succeeded":
+        return True
+    spec = pod.get("spec") or {}
+    if status.get("phase") not in ("Pending", "Running") or spec.get("restartPolicy") not in ("Never", "OnFailure"):
+        return False
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return False  # being stopped (evicted, preempted, deleted): only the phase it ends in says how it went
+    wanted = {c.get("name") for c in spec.get("containers") or []}
+    statuses = status.get("containerStatuses") or []
+    exits = {cs.get("name"): ((cs.get("state") or {}).get("terminated") or {}).get("exitCode") for cs in statuses}
+    return bool(wanted) and set(exits) == wanted and all(code == 0 for code in exits.values())
+
+
 def pod_outcome(pod: dict[str, Any]) -> PodOutcome:
     status = pod.get("status") or {}
     meta = pod.get("metadata") or {}
-    phase = status.get("phase") or "Pending"
+    phase = "Succeeded" if succeeded(pod) else status.get("phase") or "Pending"
     if meta.get("deletionTimestamp") and phase not in ("Succeeded", "Failed"):
         phase = "Terminating"
     terminated: dict[str, Any] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from videojob.operator.conditions import set_condition
-from videojob.operator.observe import job_state, parse_indexes, pod_outcome
+from videojob.operator.observe import job_state, parse_indexes, pod_outcome, succeeded
 
 
 def test_parse_indexes() -> None:
@@ -33,6 +33,32 @@ def test_successful_pod_summary() -> None:
     out = pod_outcome(pod("Succeeded", '{"segments": 3, "frames": 48}\n', 0))
     assert out.phase == "Succeeded" and out.message == {"segments": 3, "frames": 48}
     assert (out.started - out.created).total_seconds() == 5
+
+
+def _ended(phase: str, exit_code: int | None, restart: str = "Never", **extra: Any) -> dict[str, Any]:
+    raw = pod(phase, '{"segments": 3, "frames": 48}', exit_code, **extra)
+    raw["spec"] = {"restartPolicy": restart, "containers": [{"name": "worker"}]}
+    return raw
+
+
+def test_a_container_that_exited_0_is_a_success_before_kubelet_sets_the_phase() -> None:
+    """Kubelet reports the exit at once and the phase after tearing the pod down: the stage ends on the exit."""
+    early = _ended("Running", 0)
+    assert succeeded(early)
+    out = pod_outcome(early)
+    assert out.phase == "Succeeded" and out.message == {"segments": 3, "frames": 48}
+    assert succeeded(_ended("Succeeded", 0))
+    # Not yet, or never: still running, a failed exit, a container that restarts, a pod being stopped, a second
+    # container still running.
+    assert not succeeded(_ended("Running", None))
+    assert not succeeded(_ended("Running", 1))
+    assert not succeeded(_ended("Running", 0, restart="Always"))
+    stopping = _ended("Running", 0, meta={"deletionTimestamp": "2026-01-01T00:00:09Z"})
+    assert not succeeded(stopping) and pod_outcome(stopping).phase == "Terminating"
+    two = _ended("Running", 0)
+    two["spec"]["containers"].append({"name": "sidecar"})
+    assert not succeeded(two)
+    assert pod_outcome(_ended("Running", 1)).phase == "Running"
 
 
 def test_bad_input_failure_carries_the_workers_line() -> None:
