@@ -59,14 +59,23 @@ def wait_succeeded(kube: KubeCluster, namespace: str, names: list[str], timeout:
     return time.time()
 
 
-def _first(reqs: list[Request], after: float, verb: str, resource: str, name: str) -> float | None:
-    hits = [r.at for r in reqs if r.at >= after and r.verb == verb and r.resource == resource and r.name == name]
+def _first(reqs: list[Request], verb: str, resource: str, name: str) -> float | None:
+    """When the operator first made this request (a child's create: there is one)."""
+    hits = [r.at for r in reqs if r.verb == verb and r.resource == resource and r.name == name]
     return min(hits) if hits else None
+
+
+def _last(reqs: list[Request], verb: str, resource: str, name: str) -> float | None:
+    """When the operator last made this request (its last status write: the one that ends the job)."""
+    hits = [r.at for r in reqs if r.verb == verb and r.resource == resource and r.name == name]
+    return max(hits) if hits else None
 
 
 @dataclass
 class Handoffs:
-    """Seconds from a stage's end (pod watch) to the operator's request that moves the job on (audit log)."""
+    """Seconds from a stage's end (pod watch) to the operator's request that moves the job on (audit log). The
+    operator and the test's pod watch see the same watch event, so the operator may act before the test has
+    looked: a value a few milliseconds below zero is that race, not an early start."""
 
     detect_to_segments: float | None
     segments_to_finalize: float | None
@@ -90,11 +99,11 @@ def handoffs(kube: KubeCluster, namespace: str, name: str, reqs: list[Request]) 
     seg_created = fin_created = None
     if detect:
         end = max(r.end_wall for r in detect)
-        seg_created = _first(reqs, end, "create", "jobs", f"{name}-segments")
+        seg_created = _first(reqs, "create", "jobs", f"{name}-segments")
         out.detect_to_segments = None if seg_created is None else seg_created - end
     if segments:
         end = max(r.end_wall for r in segments)
-        fin_created = _first(reqs, end, "create", "jobs", f"{name}-finalize")
+        fin_created = _first(reqs, "create", "jobs", f"{name}-finalize")
         out.segments_to_finalize = None if fin_created is None else fin_created - end
         # When all of the job's segment pods run at once (2 segments, enough parallelism): nothing changes until
         # the first one ends, so the operator has nothing to do there.
@@ -104,7 +113,7 @@ def handoffs(kube: KubeCluster, namespace: str, name: str, reqs: list[Request]) 
             out.steady = (running + 1.0, min(r.end_wall for r in segments))
     if finalize:
         end = max(r.end_wall for r in finalize)
-        done = _first(reqs, end, "patch", "videojobs/status", name)
+        done = _last(reqs, "patch", "videojobs/status", name)
         out.finalize_to_succeeded = None if done is None else done - end
     if seg_created is not None and fin_created is not None:
         out.processing = (seg_created, fin_created)
