@@ -22,6 +22,14 @@ class JobCache:
         with self._lock:
             self._jobs[(namespace, name)] = (time.monotonic(), job)
 
+    def refresh(self, namespace: str, name: str, job: dict[str, Any], fetched_at: float) -> None:
+        """What a GET started at `fetched_at` (monotonic) returned, unless the watch delivered a copy since (newer).
+        Without this, a Job quiet for longer than `max_age` was read from the API server on every round."""
+        with self._lock:
+            found = self._jobs.get((namespace, name))
+            if found is None or found[0] < fetched_at:
+                self._jobs[(namespace, name)] = (time.monotonic(), job)
+
     def drop(self, namespace: str, name: str) -> None:
         with self._lock:
             self._jobs.pop((namespace, name), None)

@@ -117,14 +117,18 @@ class Kube:
         """From the watch's cache when it has a fresh copy (handlers/children.py), else from the API server."""
         if self.jobs is not None and (cached := self.jobs.get(namespace, name)) is not None:
             return cached
+        started = time.monotonic()
         try:
-            return _json(
+            job = _json(
                 self.batch.read_namespaced_job(name, namespace, _preload_content=False, _request_timeout=TIMEOUT)
             )
         except ApiException as e:
             if e.status == 404:
                 return None
             raise
+        if self.jobs is not None:
+            self.jobs.refresh(namespace, name, job, started)
+        return job
 
     def patch_job_spec(self, namespace: str, name: str, spec: dict[str, Any]) -> None:
         """`suspend` and `parallelism`: the two fields of a running Job that a VideoJob's spec may change."""
