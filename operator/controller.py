@@ -434,6 +434,12 @@ class Controller:
         named in a condition and an Event at once, and fails the VideoJob after spec.deadlines.pendingSeconds."""
         st = step.status
         stuck = [(raw, why) for raw in pods if (why := why_not_started(raw)) is not None]
+        # Unschedulable while a sibling holds what it waits for (more parallel pods than GPUs): queued behind this
+        # job's own pods, which free it as they finish. Not stuck, and its wait counts from the last sibling's end:
+        # a long job's last pods wait longer than pendingSeconds by design (1000 segments on 2 GPUs: over 600 s).
+        freed = _siblings_active_until(pods, step.now)
+        if freed is not None and (step.now - freed).total_seconds() < QUEUE_GRACE_SECONDS:
+            stuck = [(raw, why) for raw, why in stuck if why[0] != "Unschedulable"]
         before = next((c for c in st.conditions if c.type == "PodsStarted"), None)
         if not stuck:
             if before is not None and before.status == "False":
@@ -444,7 +450,7 @@ class Controller:
         if before is None or before.message != text:
             step.condition("PodsStarted", False, reason, text)
             step.event(reason, text, warning=True)
-        created = min((parse_time(r["metadata"].get("creationTimestamp")) or step.now) for r, _ in stuck)
+        created = min(_pending_since(r, why[0], freed, step.now) for r, why in stuck)
         waited = (step.now - created).total_seconds()
         limit = ctx.spec.deadlines.pending_seconds
         if waited >= limit:
@@ -550,6 +556,29 @@ def expires_at(body: Mapping[str, Any]) -> datetime | None:
     status = body.get("status") or {}
     done = parse_time(status.get("completionTime")) if status.get("phase") in TERMINAL else None
     return None if ttl is None or done is None else done + timedelta(seconds=int(ttl))
+
+
+# A sibling that ended this recently has just freed its GPU: the scheduler places a queued pod within its backoff.
+QUEUE_GRACE_SECONDS = 60.0
+
+
+def _siblings_active_until(pods: list[dict[str, Any]], now: datetime) -> datetime | None:
+    """Until when this stage's pods held resources: now while one runs, else its last container's end."""
+    ends: list[datetime] = []
+    for raw in pods:
+        if pod_outcome(raw).phase == "Running":
+            return now
+        for cs in (raw.get("status") or {}).get("containerStatuses") or []:
+            if (end := parse_time(((cs.get("state") or {}).get("terminated") or {}).get("finishedAt"))) is not None:
+                ends.append(end)
+    return max(ends, default=None)
+
+
+def _pending_since(pod: dict[str, Any], reason: str, freed: datetime | None, now: datetime) -> datetime:
+    """Since when a pod that cannot start has waited in vain: its creation, or for lack of room (Unschedulable)
+    the last time a sibling held room it could have had."""
+    created = parse_time((pod.get("metadata") or {}).get("creationTimestamp")) or now
+    return max(created, freed) if reason == "Unschedulable" and freed is not None else created
 
 
 def _with_succeeded_pods(js: JobState, pods: list[dict[str, Any]]) -> JobState:
