@@ -2,8 +2,8 @@
 
 Both redact every frame of a real camera clip (Debian opencv-doc's vtest.avi, 768x576, 795 frames, by default) and
 write an H.264 file; both are timed as whole commands (start-up, decode, detect, blur, encode), best of --repeat:
-  * deface 1.5 in a bench-only venv (made on first use: `pip install deface onnxruntime`), onnxruntime backend
-    (its fastest on a CPU), default threshold and scale;
+  * deface 1.5 in a bench-only venv (made on first use: `pip install deface onnx onnxruntime`; its onnxruntime
+    backend imports onnx), onnxruntime backend (its fastest on a CPU), default threshold and scale;
   * `videojob run --detector yolo --sample-every 1` (detection on every frame, no sampling), yolov8n with random
     weights (built from its yaml, no download: the network's cost does not depend on its weights' values), with
     --workers auto and --workers 1.
@@ -32,9 +32,18 @@ VENV = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "videojo
 
 def deface_venv(venv: Path) -> Path:
     exe = venv / "bin" / "deface"
-    if not exe.exists():
+    complete = exe.exists() and any((venv / "lib").glob("python3*/site-packages/onnx/__init__.py"))
+    if not complete:  # made, or finished (a venv from before onnx was in the list)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        pip = [str(venv / "bin" / "pip"), "install", "-q", "deface==1.5.0", "onnxruntime", "opencv-python-headless"]
+        pip = [
+            str(venv / "bin" / "pip"),
+            "install",
+            "-q",
+            "deface==1.5.0",
+            "onnx",
+            "onnxruntime",
+            "opencv-python-headless",
+        ]
         subprocess.run(pip, check=True)
     return exe
 
