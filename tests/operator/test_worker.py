@@ -13,13 +13,12 @@ from support.media import make_clip
 from videojob.pipeline.probe import probe
 
 
-def run_worker(stage: str, env: dict[str, str], tmp_path: Path) -> tuple[int, dict, str]:
+def run_worker(stage: str, env: dict[str, str], tmp_path: Path, wrap: list[str] | None = None) -> tuple[int, dict, str]:
     log = tmp_path / f"termination-{stage}-{env.get('JOB_COMPLETION_INDEX', '')}"
     full = {k: v for k, v in os.environ.items() if not k.startswith("VIDEOJOB_")}
     full.update(env, VIDEOJOB_TERMINATION_LOG=str(log), PYTHONSAFEPATH="1")
-    proc = subprocess.run(
-        [sys.executable, "-m", "videojob.worker", stage], env=full, capture_output=True, text=True, timeout=120
-    )
+    command = [*(wrap or []), sys.executable, "-m", "videojob.worker", stage]
+    proc = subprocess.run(command, env=full, capture_output=True, text=True, timeout=120)
     text = log.read_text()
     assert text.endswith("\n") and text.count("\n") == 1, "one line of JSON"
     assert len(text.encode()) <= 4097
@@ -232,12 +231,16 @@ def test_detect_refuses_an_output_that_can_never_be_written(
     }[case]
     if case == "directory":
         out.mkdir()
+    wrap = None
     if case == "read-only":
         out.parent.mkdir()
         out.parent.chmod(0o555)
         if os.access(out.parent, os.W_OK):
-            pytest.skip("running as a user that may write anywhere")
-    rc, message, err = run_worker("detect", {**env, "VIDEOJOB_OUTPUT": str(out)}, tmp_path)
+            # Root writes through mode bits: the folder is made read-only as a read-only volume would be, by a
+            # read-only bind mount in a mount namespace of the worker's own (gone with it; the host is untouched).
+            script = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && exec "$@"'
+            wrap = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(out.parent)]
+    rc, message, err = run_worker("detect", {**env, "VIDEOJOB_OUTPUT": str(out)}, tmp_path, wrap)
     assert rc == 2 and message["kind"] == "bad-input", message
     assert all(w in message["error"] for w in words) and str(out.parent) in message["error"], message
     assert "Traceback" not in err
