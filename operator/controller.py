@@ -437,7 +437,7 @@ class Controller:
         # Unschedulable while a sibling holds what it waits for (more parallel pods than GPUs): queued behind this
         # job's own pods, which free it as they finish. Not stuck, and its wait counts from the last sibling's end:
         # a long job's last pods wait longer than pendingSeconds by design (1000 segments on 2 GPUs: over 600 s).
-        freed = _siblings_active_until(pods, step.now)
+        freed = _siblings_active_until(pods, step.now) if stuck else None  # every pod read only when one waits
         if freed is not None and (step.now - freed).total_seconds() < QUEUE_GRACE_SECONDS:
             stuck = [(raw, why) for raw, why in stuck if why[0] != "Unschedulable"]
         before = next((c for c in st.conditions if c.type == "PodsStarted"), None)
@@ -566,11 +566,11 @@ def _siblings_active_until(pods: list[dict[str, Any]], now: datetime) -> datetim
     """Until when this stage's pods held resources: now while one runs, else its last container's end."""
     ends: list[datetime] = []
     for raw in pods:
-        if pod_outcome(raw).phase == "Running":
+        running = (raw.get("status") or {}).get("phase") == "Running" and not succeeded(raw)
+        if running and not (raw.get("metadata") or {}).get("deletionTimestamp"):
             return now
-        for cs in (raw.get("status") or {}).get("containerStatuses") or []:
-            if (end := parse_time(((cs.get("state") or {}).get("terminated") or {}).get("finishedAt"))) is not None:
-                ends.append(end)
+        if (end := parse_time(_terminated_at(raw))) is not None:
+            ends.append(end)
     return max(ends, default=None)
 
 
@@ -596,12 +596,17 @@ def _with_succeeded_pods(js: JobState, pods: list[dict[str, Any]]) -> JobState:
     return dataclasses.replace(js, completed=completed, complete=complete, active=active, ready=ready)
 
 
-def _finished_at(raw: dict[str, Any]) -> str:
+def _terminated_at(raw: dict[str, Any]) -> str | None:
+    """When the pod's first terminated container ended (kubelet's `finishedAt`), if one has."""
     for cs in (raw.get("status") or {}).get("containerStatuses") or []:
         finished = ((cs.get("state") or {}).get("terminated") or {}).get("finishedAt")
         if finished:
             return str(finished)
-    return str((raw.get("metadata") or {}).get("creationTimestamp") or "")
+    return None
+
+
+def _finished_at(raw: dict[str, Any]) -> str:
+    return _terminated_at(raw) or str((raw.get("metadata") or {}).get("creationTimestamp") or "")
 
 
 def _stage_error(stage: str, pods: list[dict[str, Any]], js: JobState) -> str:
