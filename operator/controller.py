@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -209,10 +209,10 @@ class Controller:
     def _processing(self, ctx: ChildContext, step: Step) -> None:
         st = step.status
         assert st.segments is not None
-        name = child_name(ctx.name, "segments")
-        job = self.kube.get_job(ctx.namespace, name)
-        if job is None:  # never created, or deleted by hand: finished segments are skipped by the workers
-            self._create_segments(ctx, st.segments.total)
+        name, total = child_name(ctx.name, "segments"), st.segments.total
+        # Never created, or deleted by hand: finished segments are skipped by the workers.
+        job = self._job_or_create(ctx, name, lambda: self._create_segments(ctx, total))
+        if job is None:
             return
         js = job_state(job)
         self._apply_spec(ctx, step, job, js)
@@ -351,6 +351,17 @@ class Controller:
         metrics.forget(ctx.namespace, ctx.name)
 
     # ---- helpers -----------------------------------------------------------------------------------------
+    def _job_or_create(self, ctx: ChildContext, name: str, create: Callable[[], bool]) -> dict[str, Any] | None:
+        """The child Job `name`, or None when it was created now (or is gone). One the Job watch never delivered
+        is created at once: a GET first would answer 404 at nearly every stage's start, one request per stage;
+        one made before an operator restart answers 409 and is read then."""
+        if not self.kube.job_seen(ctx.namespace, name) and create():
+            return None
+        job = self.kube.get_job(ctx.namespace, name)
+        if job is None:
+            create()
+        return job
+
     def _create_segments(self, ctx: ChildContext, total: int) -> bool:
         """The segment Job, after the Secret its pods read the Redis URL from (create-if-absent, both)."""
         if ctx.redis_url:
@@ -386,9 +397,8 @@ class Controller:
 
     def _single_job(self, ctx: ChildContext, step: Step, stage: str, build: Any) -> PodOutcome | None:
         """Detect or finalize, a one-completion Job: created if absent; its pod's outcome once it succeeded."""
-        job = self.kube.get_job(ctx.namespace, child_name(ctx.name, stage))
+        job = self._job_or_create(ctx, child_name(ctx.name, stage), lambda: self.kube.create(build(ctx)))
         if job is None:
-            self.kube.create(build(ctx))
             return None
         js = job_state(job)
         attempts = step.status.attempts or Attempts()

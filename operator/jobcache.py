@@ -34,6 +34,11 @@ class JobCache:
         with self._lock:
             self._jobs.pop((namespace, name), None)
 
+    def seen(self, namespace: str, name: str) -> bool:
+        """Whether the watch (or a read) ever delivered this Job, fresh or not."""
+        with self._lock:
+            return (namespace, name) in self._jobs
+
     def get(self, namespace: str, name: str) -> dict[str, Any] | None:
         with self._lock:
             found = self._jobs.get((namespace, name))
@@ -42,7 +47,7 @@ class JobCache:
         return found[1]
 
 
-def _matches(labels: dict[str, str], selector: str) -> bool:
+def matches_selector(labels: dict[str, str], selector: str) -> bool:
     """An equality-based label selector (`k=v,k2=v2`, what naming.selector makes)."""
     for term in filter(None, selector.split(",")):
         key, _, value = term.partition("=")
@@ -60,10 +65,14 @@ class PodCache:
     events in no marked order), so a selector is served from here only after a real LIST seeded it, and for
     `max_age` seconds after that; then the caller lists again, which also repairs what a stalled watch missed.
     A seed keeps what the watch delivered after the LIST began (at least as new) and takes the LIST's word for
-    everything older, absent pods included."""
+    everything older, absent pods included.
 
-    def __init__(self, max_age: float) -> None:
+    `covering` is the pod watch's own selector: one LIST of it seeds every selector of its namespace (the caller
+    lists it instead of each job's and stage's selector: 213 of 1850 requests with 50 jobs in one namespace)."""
+
+    def __init__(self, max_age: float, covering: str = "") -> None:
         self.max_age = max_age
+        self.covering = covering
         # (namespace, name) -> (when the watch or a LIST delivered it, the pod; None: deleted)
         self._pods: dict[tuple[str, str], tuple[float, dict[str, Any] | None]] = {}
         self._seeded: dict[tuple[str, str], float] = {}
@@ -83,7 +92,12 @@ class PodCache:
         listed = {(pod.get("metadata") or {}).get("name", ""): pod for pod in pods}
         with self._lock:
             for key, (seen, pod) in list(self._pods.items()):
-                if key[0] == namespace and seen < listed_at and pod is not None and _matches(_labels(pod), selector):
+                if (
+                    key[0] == namespace
+                    and seen < listed_at
+                    and pod is not None
+                    and matches_selector(pod_labels(pod), selector)
+                ):
                     del self._pods[key]  # older than the LIST: the LIST has it, or it is gone
             for name, pod in listed.items():
                 seen, _ = self._pods.get((namespace, name), (-1.0, None))
@@ -97,15 +111,19 @@ class PodCache:
     def get(self, namespace: str, selector: str) -> list[dict[str, Any]] | None:
         """The pods matching `selector`, or None when no LIST seeded the selector within `max_age`."""
         with self._lock:
-            seeded = self._seeded.get((namespace, selector))
+            seeds = [self._seeded.get((namespace, selector)), self._seeded.get((namespace, self.covering))]
+            seeded = max((t for t in seeds if t is not None), default=None)
             if seeded is None or time.monotonic() - seeded > self.max_age:
                 return None
             return [
                 pod
                 for (ns, _), (_, pod) in self._pods.items()
-                if ns == namespace and pod is not None and _matches(_labels(pod), selector)
+                if ns == namespace
+                and pod is not None
+                and matches_selector(pod_labels(pod), self.covering)
+                and matches_selector(pod_labels(pod), selector)
             ]
 
 
-def _labels(pod: dict[str, Any]) -> dict[str, str]:
+def pod_labels(pod: dict[str, Any]) -> dict[str, str]:
     return (pod.get("metadata") or {}).get("labels") or {}

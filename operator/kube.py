@@ -11,7 +11,7 @@ import kubernetes
 from kubernetes.client.exceptions import ApiException
 
 from . import api
-from .jobcache import JobCache, PodCache
+from .jobcache import JobCache, PodCache, matches_selector, pod_labels
 
 TIMEOUT = (5, 30)  # connect, read seconds: never hang a handler on a dead API server
 
@@ -57,7 +57,15 @@ class Kube:
             if manifest["kind"] == "Pod":
                 self.core.create_namespaced_pod(ns, manifest, _request_timeout=TIMEOUT)  # type: ignore[arg-type]
             elif manifest["kind"] == "Job":
-                self.batch.create_namespaced_job(ns, manifest, _request_timeout=TIMEOUT)  # type: ignore[arg-type]
+                started = time.monotonic()
+                created = self.batch.create_namespaced_job(
+                    ns,
+                    manifest,  # type: ignore[arg-type]
+                    _preload_content=False,
+                    _request_timeout=TIMEOUT,
+                )
+                if self.jobs is not None:  # the next round reads it from here, before the watch delivers it
+                    self.jobs.refresh(ns, manifest["metadata"]["name"], _json(created), started)
             elif manifest["kind"] == "Secret":
                 # RBAC grants `create` only, never get/list: an existing one (409) is left as it is.
                 self.core.create_namespaced_secret(ns, manifest, _request_timeout=TIMEOUT)  # type: ignore[arg-type]
@@ -82,19 +90,23 @@ class Kube:
             raise
 
     def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
-        """From the pod watch's cache once a LIST seeded the selector (handlers/children.py), else a LIST."""
+        """From the pod watch's cache once a LIST seeded it (handlers/children.py), else a LIST: of every pod the
+        watch covers in the namespace when there is a cache (it seeds every selector there), else of `selector`."""
         if self.pods is not None and (cached := self.pods.get(namespace, selector)) is not None:
             return cached
+        listing = self.pods.covering if self.pods is not None and self.pods.covering else selector
         listed_at = time.monotonic()
         data = _json(
             self.core.list_namespaced_pod(
-                namespace, label_selector=selector, _preload_content=False, _request_timeout=TIMEOUT
+                namespace, label_selector=listing, _preload_content=False, _request_timeout=TIMEOUT
             )
         )
         items = list(data.get("items") or [])
-        if self.pods is not None:
-            self.pods.seed(namespace, selector, items, listed_at)
-        return items
+        if self.pods is None:
+            return items
+        self.pods.seed(namespace, listing, items, listed_at)
+        seeded = self.pods.get(namespace, selector)  # the LIST, and what the watch delivered since it began
+        return [pod for pod in items if matches_selector(pod_labels(pod), selector)] if seeded is None else seeded
 
     def delete_pod(self, namespace: str, name: str, uid: str | None = None, grace_seconds: int | None = None) -> bool:
         """Delete a pod so that a fresh one can replace it; uid guards against a newer pod of the same name.
@@ -112,6 +124,10 @@ class Kube:
                 raise
             return False
         return True
+
+    def job_seen(self, namespace: str, name: str) -> bool:
+        """Whether the Job watch (or a read) ever delivered this Job: one not seen is mostly one not made yet."""
+        return self.jobs is not None and self.jobs.seen(namespace, name)
 
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         """From the watch's cache when it has a fresh copy (handlers/children.py), else from the API server."""

@@ -55,6 +55,11 @@ def component(stage: str) -> str:
     return "segment" if stage == "segments" else stage
 
 
+# On every child of every VideoJob (labels below): what the operator's watches of pods and Jobs select.
+MANAGED_BY = {"app.kubernetes.io/managed-by": "videojob-operator"}
+MANAGED_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
+
+
 def labels(job_name: str, stage: str) -> dict[str, str]:
     value = short(job_name, 63)
     return {
@@ -62,7 +67,7 @@ def labels(job_name: str, stage: str) -> dict[str, str]:
         "app.kubernetes.io/instance": value,
         "app.kubernetes.io/component": component(stage),
         "app.kubernetes.io/part-of": "videojob",
-        "app.kubernetes.io/managed-by": "videojob-operator",
+        **MANAGED_BY,
         f"{api.GROUP}/job": value,
         f"{api.GROUP}/stage": component(stage),
     }

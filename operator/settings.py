@@ -24,6 +24,10 @@ class OperatorSettings:
     # kueue.x-k8s.io/queue-name and priority-class from the Job it admits.
     propagate_keys: tuple[str, ...] = ("kueue.x-k8s.io/",)
     child_ttl_seconds: int = 600  # finished child Jobs and their pods are removed by the TTL controller after this
+    # While only a VideoJob's counts change (segments and frames done, its message), its status is written at most
+    # this often: each write comes back as a watch event to every VideoJob watcher (this operator included).
+    # A new phase, condition or Event is written at once. 0: every change at once.
+    status_interval_seconds: float = 5.0
 
     @classmethod
     def from_env(cls) -> OperatorSettings:
@@ -32,6 +36,7 @@ class OperatorSettings:
             redis_url=os.environ.get("VIDEOJOB_REDIS_URL") or None,
             resync_seconds=_float("VIDEOJOB_RESYNC_SECONDS", 10.0),
             stall_seconds=_float("VIDEOJOB_STALL_SECONDS", 300.0),
+            status_interval_seconds=_float("VIDEOJOB_STATUS_INTERVAL_SECONDS", 5.0),
             metrics_port=int(os.environ.get("VIDEOJOB_METRICS_PORT", "9090")),
             peering=os.environ.get("VIDEOJOB_PEERING") or None,
             propagate_keys=tuple(

@@ -9,12 +9,11 @@ from typing import Any
 import kopf
 
 from .. import api
-from ..naming import labels
+from ..naming import MANAGED_BY
 from . import wake
 from .videojob import JOBS, PODS
 
-# Every child of every VideoJob carries these (naming.labels).
-_MANAGED = {"app.kubernetes.io/managed-by": labels("x", "detect")["app.kubernetes.io/managed-by"]}
+_MANAGED = MANAGED_BY  # every child of every VideoJob carries it (naming.labels)
 _JOB_LABEL = f"{api.GROUP}/job"
 
 

@@ -20,20 +20,25 @@ from .. import api, metrics
 from ..controller import Controller, expires_at
 from ..jobcache import JobCache, PodCache
 from ..kube import Kube, configure
-from ..naming import child_name, selector
+from ..naming import MANAGED_SELECTOR, child_name, selector
 from ..settings import OperatorSettings
 from ..status import TERMINAL
+from ..statuswrites import StatusWrites
 from . import wake
 
 SETTINGS = OperatorSettings.from_env()
 # Jobs as the watch saw them (children.py); a copy older than a few resync periods is read from the API again.
 JOBS = JobCache(max_age=max(60.0, 6 * SETTINGS.resync_seconds))
 # Pods as the watch saw them; a selector is listed again from the API this often (the repair of a stalled watch).
-PODS = PodCache(max_age=max(60.0, 6 * SETTINGS.resync_seconds))
+PODS = PodCache(max_age=max(60.0, 6 * SETTINGS.resync_seconds), covering=MANAGED_SELECTOR)
 log = logging.getLogger("videojob.operator")
 _controller: Controller | None = None
 # Status this process wrote last, per uid: the watch may lag behind our own patch by a tick.
 _written: dict[str, dict[str, Any]] = {}
+# Status writes held back while only counts change (statuswrites.py).
+_writes = StatusWrites(SETTINGS.status_interval_seconds)
+# The generation each VideoJob's watch event had last: a new one (a spec change) wakes its loop at once.
+_generations: dict[str, int | None] = {}
 _phases: dict[str, str] = {}
 _expiries: dict[str, threading.Timer] = {}
 _lock = threading.Lock()
@@ -63,48 +68,54 @@ async def drive(stopped: kopf.DaemonStopped, body: kopf.Body, uid: str, **_: Any
     woken = wake.waiter(meta["namespace"], meta["name"])
     while not stopped:
         woken.clear()
+        timeout: float | None = SETTINGS.resync_seconds
         try:
             pods = wake.take_pods_changed(meta["namespace"], meta["name"])
-            live = await asyncio.to_thread(reconcile, body, uid, pods)
+            timeout = await asyncio.to_thread(reconcile, body, uid, pods)
         except (ApiException, HTTPError, OSError) as e:
             # The API server hiccupped or refused the write: the next round tries again.
             metrics.reconcile_failed("api")  # videojob_reconcile_errors_total, videojob_api_errors_total
             log.warning("%s/%s: API call failed, retrying: %s", meta["namespace"], meta["name"], e)
-            live = True
         except Exception:
             metrics.reconcile_failed("internal")
             log.exception("%s/%s: reconcile failed, retrying", meta["namespace"], meta["name"])
-            live = True
-        if not live:
+        if timeout is None:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(woken.wait(), timeout=SETTINGS.resync_seconds)
+            await asyncio.wait_for(woken.wait(), timeout=timeout)
 
 
-def reconcile(body: kopf.Body, uid: str, pods_changed: bool = False) -> bool:
-    """One step of the state machine, its status written and then its Events posted. False once finished."""
+def reconcile(body: kopf.Body, uid: str, pods_changed: bool = False) -> float | None:
+    """One step of the state machine, its status written and then its Events posted. Returns the seconds until
+    the next round at the latest (the resync, or sooner to write a held status); None once finished."""
     status = body.get("status") or {}
     stored = {k: v for k, v in dict(status).items() if k != "kopf"}
     seen = stored
-    mine = _written.get(uid)
-    if mine is not None and _rank(mine) > _rank(stored):
-        seen = mine
+    mine = _writes.held(uid) or _written.get(uid)
+    if mine is not None and _rank(mine) >= _rank(stored) and mine != stored:
+        seen = mine  # ours is newer than the watch's copy (it lags our write by a tick), or held back unwritten
     meta = body["metadata"]
     step = controller().reconcile(body, seen, pods_changed=pods_changed)
     new = step.status.model_dump(by_alias=True, exclude_none=True, mode="json")
     # Compared with what the API server holds, not with what we wrote: a write that failed is written again.
     # Written by us rather than through kopf's patch, whose failures are only logged: until this write
     # succeeds, `_written` keeps the last status that did, and the next round makes the same step again.
-    if new != stored:
+    if new == stored:
+        _writes.unchanged(uid)
+    else:
+        wait = _writes.hold_for(uid, stored, new, bool(step.events))
+        if wait > 0:  # only counts moved, and the last write was under the interval ago: written by then
+            return min(wait, SETTINGS.resync_seconds)
         controller().kube.patch_status(meta["namespace"], meta["name"], uid, new)
         _written[uid] = new
+        _writes.written(uid)
     for kind, reason, message in step.events:  # only once the status that goes with them is stored
         # kopf.event, not kopf.info: posting.level (WARNING) keeps kopf's per-tick logs out of the Events.
         kopf.event(body, type=kind, reason=reason, message=message)
     if new.get("phase"):
         _phases[uid] = new["phase"]
     metrics.set_phase_counts(dict(Counter(_phases.values())))
-    return new.get("phase") not in TERMINAL
+    return None if new.get("phase") in TERMINAL else SETTINGS.resync_seconds
 
 
 @kopf.on.event(api.GROUP, api.VERSION, api.PLURAL)
@@ -118,7 +129,8 @@ async def watch(event: kopf.RawEvent, body: kopf.Body, uid: str, **_: Any) -> No
         wake.forget(meta["namespace"], meta["name"])
         metrics.forget_job(meta["namespace"], meta["name"])
         return
-    wake.wake_label(*wake.key(meta["namespace"], meta["name"]))  # a spec change (suspend ...) acts at once
+    if _changed_by_others(uid, body):  # a spec change (suspend ...) acts at once; our own status write need not
+        wake.wake_label(*wake.key(meta["namespace"], meta["name"]))
     metrics.observe_job(meta["namespace"], meta["name"], body.get("status"))
     phase = (body.get("status") or {}).get("phase")
     if phase:
@@ -146,6 +158,16 @@ def _expire(namespace: str, name: str, uid: str) -> None:
             _expiries.pop(uid, None)
 
 
+def _changed_by_others(uid: str, body: kopf.Body) -> bool:
+    """Whether this event of a VideoJob shows more than the echo of our own status write: a new generation (its
+    spec), its deletion, or a status other than the one this process wrote last."""
+    meta = body["metadata"]
+    generation, before = meta.get("generation"), _generations.get(uid, -1)
+    _generations[uid] = generation
+    status = {k: v for k, v in dict(body.get("status") or {}).items() if k != "kopf"}
+    return generation != before or bool(meta.get("deletionTimestamp")) or status != _written.get(uid)
+
+
 _ORDER = {p: i for i, p in enumerate(["", "Pending", "Detecting", "Processing", "Finalizing"])}
 
 
@@ -158,6 +180,8 @@ def _rank(status: dict[str, Any]) -> tuple[int, int]:
 
 def _forget(uid: str) -> None:
     _written.pop(uid, None)
+    _writes.forget(uid)
+    _generations.pop(uid, None)
     _phases.pop(uid, None)
     with _lock:
         timer = _expiries.pop(uid, None)

@@ -70,6 +70,32 @@ def test_a_seed_expires_so_the_caller_lists_again(monkeypatch: pytest.MonkeyPatc
     assert cache.get("ns", SEL) is None
 
 
+MANAGED = "app.kubernetes.io/managed-by=videojob-operator"
+
+
+def managed(name: str, job: str = "a", stage: str = "segments") -> dict:
+    p = pod(name, job, stage)
+    p["metadata"]["labels"]["app.kubernetes.io/managed-by"] = "videojob-operator"
+    return p
+
+
+def test_one_list_of_the_watchs_selector_seeds_every_selector_of_its_namespace() -> None:
+    """The operator lists its watch's selector once per namespace, not each job's and stage's (213 of 1850
+    requests with 50 jobs): every job's selector there is then served, other namespaces' are not."""
+    cache = PodCache(max_age=60, covering=MANAGED)
+    cache.seed(
+        "ns", MANAGED, [managed("a-0"), managed("b-0", job="b"), managed("a-detect", stage="detect")], time.monotonic()
+    )
+    cache.put("ns", managed("a-1"))
+    assert names(cache.get("ns", SEL)) == ["a-0", "a-1"]
+    assert names(cache.get("ns", "videojob.dev/job=b")) == ["b-0"]
+    assert names(cache.get("ns", "videojob.dev/job=c")) == []  # seeded: no pods yet, without a LIST
+    assert cache.get("other", SEL) is None
+    # A pod the watch does not cover (someone else's, with our job label) is never served from it.
+    cache.put("ns", pod("a-foreign"))
+    assert names(cache.get("ns", SEL)) == ["a-0", "a-1"]
+
+
 def test_a_pod_seen_succeeded_before_the_jobs_sync_is_not_counted_running() -> None:
     """The Job controller batches its status: a segment pod's success is seen first, while the Job still counts it
     active. The status must not say `active: 1` next to every segment succeeded."""

@@ -85,6 +85,9 @@ class FakeKube:
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.job if name.endswith("-segments") else None
 
+    def job_seen(self, namespace: str, name: str) -> bool:
+        return self.get_job(namespace, name) is not None
+
     def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
         return self.pods if selector.endswith("stage=segment") else []
 

@@ -26,6 +26,9 @@ class FakeKube:
             return {"metadata": {"name": name}, "spec": {}, "status": {"succeeded": 1, "conditions": [COMPLETE]}}
         return None
 
+    def job_seen(self, namespace: str, name: str) -> bool:
+        return self.get_job(namespace, name) is not None
+
     def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
         return None  # the output's Lease: nobody holds it
 

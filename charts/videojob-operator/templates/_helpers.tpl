@@ -160,6 +160,8 @@ chart-set variable replaces it (in its place, so that $(VAR) references keep the
   value: {{ .Values.operator.resyncSeconds | quote }}
 - name: VIDEOJOB_STALL_SECONDS
   value: {{ .Values.operator.stallSeconds | quote }}
+- name: VIDEOJOB_STATUS_INTERVAL_SECONDS
+  value: {{ .Values.operator.statusIntervalSeconds | quote }}
 - name: VIDEOJOB_METRICS_PORT
   value: {{ ternary .Values.metrics.port 0 .Values.metrics.enabled | quote }}
 - name: VIDEOJOB_READY_PORT
