@@ -11,7 +11,16 @@ Per mode, over all the segment Job's pods, from the API watch (pod first seen) a
     segment set-up outside `seconds`, and in pool mode the wait of a worker whose last segments others hold;
   * the parts: container start, imports, and (pool) model load, summed; the VideoJob's wall and process stage.
 
+And one node at half speed (the issue's target: it delays the job by at most one segment's time): pool mode once
+more with each worker's pod capped by its CPU cgroup (cpu.cfs_quota_us, written here as root on this node, gone
+with the pod), slot 0 at one core and slot 1 at half a core, after a run with both at one core:
+  * `tail_seconds`: how long the worker that ran out of segments first waited for the other's last one
+    (`timings.last_segment` of each); at most one segment of the slow worker (`slow_segment_seconds`) is the target;
+  * `process_over_equal`: the process stage against the run at equal speeds; perfect balance would be
+    `ideal_over_equal` (the summed rates' ratio, from each worker's measured segments per compute second).
+
     .venv/bin/python bench/bench_pool.py [--seconds 60] [--segments 40] [--parallel 2] [--width 320 --height 180]
+                                         [--no-half-speed]
 
 Needs what `make test` builds (control plane, node binaries, the operator and slim worker images). No GPU: the
 workers take their CPU paths, with fixed regions (no model: model load here is the detector's setup only; a YOLO
@@ -23,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -38,8 +48,37 @@ from cluster.fixtures import KubeCluster, start_cluster  # noqa: E402
 from kubernetes import client  # noqa: E402
 from support.media import make_clip  # noqa: E402
 
+INDEX = "batch.kubernetes.io/job-completion-index"
 
-def run_job(kube: KubeCluster, ns: str, name: str, args: argparse.Namespace, mode: str) -> dict[str, Any]:
+
+class CpuCaps(threading.Thread):
+    """Caps each segment pod's CPU by its slot (completion index) once the pod exists: its pod-level cgroup's CFS
+    quota, as a slower node would run it. The cgroup goes with the pod: nothing on the host to restore."""
+
+    def __init__(self, kube: KubeCluster, ns: str, name: str, cores: dict[int, float]) -> None:
+        super().__init__(daemon=True)
+        self.kube, self.ns, self.name, self.cores = kube, ns, name, cores
+        self.capped: dict[str, float] = {}  # pod name -> cores
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        core = client.CoreV1Api(self.kube.api_client())
+        selector = f"videojob.dev/job={self.name},videojob.dev/stage=segment"
+        while not self.stop.wait(0.2):
+            for pod in core.list_namespaced_pod(self.ns, label_selector=selector).items:
+                slot = int((pod.metadata.annotations or {}).get(INDEX, -1))
+                if pod.metadata.name in self.capped or slot not in self.cores:
+                    continue
+                found = list(Path("/sys/fs/cgroup/cpu").glob(f"videojob-*/kubepods/**/pod{pod.metadata.uid}"))
+                if found:
+                    (found[0] / "cpu.cfs_period_us").write_text("100000")
+                    (found[0] / "cpu.cfs_quota_us").write_text(str(int(100000 * self.cores[slot])))
+                    self.capped[pod.metadata.name] = self.cores[slot]
+
+
+def run_job(
+    kube: KubeCluster, ns: str, name: str, args: argparse.Namespace, mode: str, cores: dict[int, float] | None = None
+) -> dict[str, Any]:
     spec = {
         "input": {"claimName": "media", "path": "in/clip.mp4"},
         "output": {"path": f"out/{name}.mp4"},
@@ -51,6 +90,9 @@ def run_job(kube: KubeCluster, ns: str, name: str, args: argparse.Namespace, mod
         "resources": {"cpu": "250m", "memory": "1Gi"},
     }
     doc = {"apiVersion": "videojob.dev/v1alpha1", "kind": "VideoJob", "metadata": {"name": name, "namespace": ns}}
+    caps = CpuCaps(kube, ns, name, cores) if cores else None
+    if caps is not None:
+        caps.start()
     t0 = time.time()
     kube.kubectl("apply", "-f", "-", input=yaml.safe_dump({**doc, "spec": spec}))
 
@@ -62,7 +104,51 @@ def run_job(kube: KubeCluster, ns: str, name: str, args: argparse.Namespace, mod
         return status if status.get("phase") == "Succeeded" else None
 
     status = kube.wait_for(f"{name} to succeed", done, timeout=1800, interval=0.5)
-    return {"wall": round(time.time() - t0, 3), "process_stage": (status.get("stageSeconds") or {}).get("process")}
+    wall = round(time.time() - t0, 3)
+    if caps is not None:
+        caps.stop.set()
+        caps.join()
+        if len(set(caps.capped.values())) < len(cores or {}):
+            raise RuntimeError(f"{name}: not every slot's pod was capped: {caps.capped}")
+    return {"wall": wall, "process_stage": (status.get("stageSeconds") or {}).get("process")}
+
+
+def workers(kube: KubeCluster, ns: str, name: str) -> list[dict[str, Any]]:
+    """Each pool worker's termination message, with its slot."""
+    core = client.CoreV1Api(kube.api_client())
+    found = []
+    for pod in core.list_namespaced_pod(ns, label_selector=f"videojob.dev/job={name},videojob.dev/stage=segment").items:
+        term = pod.status.container_statuses[0].state.terminated
+        if term is not None and term.message:
+            found.append(json.loads(term.message))
+    return sorted(found, key=lambda m: m["slot"])
+
+
+def half_speed(kube: KubeCluster, ns: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Pool mode with both workers at one core, then slot 1 at half a core (see the module's doc)."""
+    equal = run_job(kube, ns, "bench-equal", args, "pool", {0: 1.0, 1: 1.0})
+    half = run_job(kube, ns, "bench-half", args, "pool", {0: 1.0, 1: 0.5})
+    msgs = workers(kube, ns, "bench-half")
+    rates = [m["segments"] / m["seconds"] for m in msgs if m["seconds"]]
+    ends = [m["timings"]["last_segment"] for m in msgs if "last_segment" in m["timings"]]
+    slow = min(msgs, key=lambda m: m["segments"] / m["seconds"] if m["seconds"] else 0.0)
+    eq = workers(kube, ns, "bench-equal")
+    eq_rate = sum(m["segments"] / m["seconds"] for m in eq if m["seconds"])
+    tail = max(ends) - min(ends) if len(ends) == len(msgs) else None
+    slow_segment = slow["seconds"] / slow["segments"] if slow["segments"] else None
+    return {
+        "equal": {**equal, "segments_per_worker": [m["segments"] for m in eq]},
+        "half": {
+            **half,
+            "segments_per_worker": [m["segments"] for m in msgs],
+            "segments_per_compute_second": [round(r, 3) for r in rates],
+        },
+        "tail_seconds": None if tail is None else round(tail, 2),
+        "slow_segment_seconds": None if slow_segment is None else round(slow_segment, 2),
+        "tail_within_one_segment": None if tail is None or slow_segment is None else tail <= slow_segment,
+        "process_over_equal": round(half["process_stage"] / equal["process_stage"], 3),
+        "ideal_over_equal": round(eq_rate / sum(rates), 3) if rates else None,
+    }
 
 
 def overhead(kube: KubeCluster, ns: str, name: str) -> dict[str, Any]:
@@ -98,6 +184,7 @@ def main() -> None:
     ap.add_argument("--parallel", type=int, default=2, help="maxParallelPods")
     ap.add_argument("--width", type=int, default=320)
     ap.add_argument("--height", type=int, default=180)
+    ap.add_argument("--no-half-speed", action="store_true", help="skip the run with one worker at half speed")
     args = ap.parse_args()
     with start_cluster() as kube:
         kube.kubectl("apply", "--server-side", "-f", str(REPO / "crds" / "videojob.yaml"))
@@ -112,6 +199,8 @@ def main() -> None:
             name = f"bench-{mode.replace('-', '')}"
             job = run_job(kube, ns, name, args, mode)
             modes[mode] = {**job, **overhead(kube, ns, name)}
+            print(json.dumps({mode: modes[mode]}), file=sys.stderr, flush=True)
+        slow = None if args.no_half_speed or args.parallel != 2 else half_speed(kube, ns, args)
     print(
         json.dumps(
             {
@@ -121,6 +210,7 @@ def main() -> None:
                 "detector": "static",
                 "modes": modes,
                 "pool_over_pod_per_segment_wall": round(modes["pool"]["wall"] / modes["pod-per-segment"]["wall"], 3),
+                "one_worker_at_half_speed": slow,
             },
             indent=2,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ from .gpu.device import batched_device
 from .hwdecode import HWAccel, choose_hwaccel
 from .objectstore import Media, ObjectURL, as_media, size_if_present
 from .plan import Segment, SegmentPlan
+from .prefetch import prefetched
 from .readonce import file_digest
 from .segmentdetect import SegmentRegions
 from .yuvops import edit_frame
@@ -269,7 +271,10 @@ def encode_segment(path: Path, work: SegmentWork) -> Counts:
             if work.regions is not None and work.regions.pixels
             else iter_frames(work.input_path, info, seg.start, stop, threads, work.hwaccel, work.decoder)
         )
-        counts.with_regions = apply_and_write(frames, boxes_at, work, write)
+        # Decoded (and detected) on a thread of its own, a few frames ahead of the edit and the encoder (prefetch.py).
+        # Closed at once when the encoder fails: the decoding thread stops and closes its input there and then.
+        with contextlib.closing(prefetched(frames)) as ahead:
+            counts.with_regions = apply_and_write(ahead, boxes_at, work, write)
         mux_kept(stream.encode(None))
     return counts
 

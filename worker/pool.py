@@ -47,6 +47,7 @@ class PoolRun:
         self.skipped = 0
         self.frames = 0
         self.compute = 0.0  # seconds in process_segment, the segment compute
+        self.last_end: float | None = None  # wall clock when this worker's last segment was done
 
     def finished(self, index: int) -> bool:
         # Size only: process_segment checks the checksum again before it trusts a result.
@@ -89,6 +90,7 @@ class PoolRun:
             raise
         self.claimer.finish(index)
         self.compute += time.monotonic() - started
+        self.last_end = time.time()
         if result.skipped:
             self.skipped += 1
         else:
@@ -112,6 +114,8 @@ def pool(env: WorkerEnv) -> dict[str, Any]:
             # The rest is held by other workers: stay until they finish it, to take over a dead one's claim. A worker
             # that left here instead would let the Job complete (every slot done) with that segment missing.
             time.sleep(WAIT_SECONDS)
+    if run.last_end is not None:  # how long it then waited for the others' last segments (bench/bench_pool.py)
+        timings.marks["last_segment"] = run.last_end
     return {
         "slot": env.index,
         "segments": len(run.done),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -14,6 +16,16 @@ from .regions import Box
 MAX_MATCHES = 16
 # Matches overlapping more than this are one object seen at neighbouring offsets or scales.
 NMS_IOU = 0.3
+
+
+_matchers: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _matchers
+    if _matchers is None:
+        _matchers = ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0)), thread_name_prefix="template")
+    return _matchers
 
 
 class TemplateDetector:
@@ -93,7 +105,11 @@ class TemplateDetector:
         return found
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Box]]:
-        return [self._match(f) for f in frames]
+        if len(frames) < 2:
+            return [self._match(f) for f in frames]
+        # The frames of a batch are matched at once on every core: cv2.matchTemplate releases the GIL and uses one
+        # core for a colour frame, and a segment's first frames wait for a batch of samples (its start-up).
+        return list(_pool().map(self._match, frames))
 
     def reset(self) -> None:
         pass

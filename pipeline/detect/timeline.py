@@ -155,7 +155,9 @@ class RegionTimeline:
         """Padded boxes clipped to the frame, one per track alive at this frame, in track id order."""
         out = []
         p = self.params
-        for tid in self._blocks.get(index // BLOCK, ()):
+        # A copy (one step under the GIL): a segment's decoding thread (prefetch.py) may insert a later sample's
+        # track into this block meanwhile, and iterating a list that grows in front would visit a track twice.
+        for tid in tuple(self._blocks.get(index // BLOCK, ())):
             found = self._raw_at(tid, index)
             if found is None:
                 continue
