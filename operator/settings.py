@@ -25,9 +25,10 @@ class OperatorSettings:
     propagate_keys: tuple[str, ...] = ("kueue.x-k8s.io/",)
     child_ttl_seconds: int = 600  # finished child Jobs and their pods are removed by the TTL controller after this
     # While only a VideoJob's counts change (segments and frames done, its message), its status is written at most
-    # this often: each write comes back as a watch event to every VideoJob watcher (this operator included).
+    # this often: each write comes back as a watch event to every VideoJob watcher (this operator included). 10 s:
+    # at most one request per job per 10 s while segments merely progress (issue 13's target).
     # A new phase, condition or Event is written at once. 0: every change at once.
-    status_interval_seconds: float = 5.0
+    status_interval_seconds: float = 10.0
 
     @classmethod
     def from_env(cls) -> OperatorSettings:
@@ -36,7 +37,7 @@ class OperatorSettings:
             redis_url=os.environ.get("VIDEOJOB_REDIS_URL") or None,
             resync_seconds=_float("VIDEOJOB_RESYNC_SECONDS", 10.0),
             stall_seconds=_float("VIDEOJOB_STALL_SECONDS", 300.0),
-            status_interval_seconds=_float("VIDEOJOB_STATUS_INTERVAL_SECONDS", 5.0),
+            status_interval_seconds=_float("VIDEOJOB_STATUS_INTERVAL_SECONDS", 10.0),
             metrics_port=int(os.environ.get("VIDEOJOB_METRICS_PORT", "9090")),
             peering=os.environ.get("VIDEOJOB_PEERING") or None,
             propagate_keys=tuple(
