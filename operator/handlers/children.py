@@ -9,15 +9,14 @@ from typing import Any
 import kopf
 
 from .. import api
-from ..naming import MANAGED_BY
+from ..naming import MANAGED_BY  # on every child of every VideoJob (naming.labels)
 from . import wake
 from .videojob import JOBS, PODS
 
-_MANAGED = MANAGED_BY  # every child of every VideoJob carries it (naming.labels)
 _JOB_LABEL = f"{api.GROUP}/job"
 
 
-@kopf.on.event("batch", "v1", "jobs", labels=_MANAGED)
+@kopf.on.event("batch", "v1", "jobs", labels=MANAGED_BY)
 async def job_changed(event: kopf.RawEvent, body: kopf.Body, namespace: str | None, name: str | None, **_: Any) -> None:
     assert namespace is not None and name is not None
     if event.get("type") == "DELETED":
@@ -27,7 +26,7 @@ async def job_changed(event: kopf.RawEvent, body: kopf.Body, namespace: str | No
     wake.wake_label(namespace, (body.get("metadata") or {}).get("labels", {}).get(_JOB_LABEL, ""))
 
 
-@kopf.on.event("", "v1", "pods", labels=_MANAGED)
+@kopf.on.event("", "v1", "pods", labels=MANAGED_BY)
 async def pod_changed(event: kopf.RawEvent, body: kopf.Body, namespace: str | None, **_: Any) -> None:
     assert namespace is not None
     if event.get("type") == "DELETED":

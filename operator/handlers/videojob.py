@@ -88,8 +88,7 @@ async def drive(stopped: kopf.DaemonStopped, body: kopf.Body, uid: str, **_: Any
 def reconcile(body: kopf.Body, uid: str, pods_changed: bool = False) -> float | None:
     """One step of the state machine, its status written and then its Events posted. Returns the seconds until
     the next round at the latest (the resync, or sooner to write a held status); None once finished."""
-    status = body.get("status") or {}
-    stored = {k: v for k, v in dict(status).items() if k != "kopf"}
+    stored = _own_status(body)
     seen = stored
     mine = _writes.held(uid) or _written.get(uid)
     if mine is not None and _rank(mine) >= _rank(stored) and mine != stored:
@@ -164,8 +163,12 @@ def _changed_by_others(uid: str, body: kopf.Body) -> bool:
     meta = body["metadata"]
     generation, before = meta.get("generation"), _generations.get(uid, -1)
     _generations[uid] = generation
-    status = {k: v for k, v in dict(body.get("status") or {}).items() if k != "kopf"}
-    return generation != before or bool(meta.get("deletionTimestamp")) or status != _written.get(uid)
+    return generation != before or bool(meta.get("deletionTimestamp")) or _own_status(body) != _written.get(uid)
+
+
+def _own_status(body: kopf.Body) -> dict[str, Any]:
+    """The VideoJob's status as this operator writes it: without kopf's own `status.kopf` bookkeeping."""
+    return {k: v for k, v in dict(body.get("status") or {}).items() if k != "kopf"}
 
 
 _ORDER = {p: i for i, p in enumerate(["", "Pending", "Detecting", "Processing", "Finalizing"])}
